@@ -1,0 +1,55 @@
+# tsm-csi-sidecar. `make demo` and `make test` set up what they need on a fresh Debian machine
+# (as root) or stop and say what to install.
+
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+GOTESTFLAGS ?=
+
+.PHONY: all build deps test unit sanity e2e bench demo fuzz vet clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/tsm-csi-sidecar ./cmd/tsm-csi-sidecar
+	$(GO) build -o $(BIN)/dsmc ./cmd/dsmc-sim
+
+deps:
+	@hack/deps.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+
+# Everything: unit tests, kernel tests, the simulator, csi-sanity (mount/ext4, mount/xfs, block)
+# and the snapshot/restore end-to-end tests, with a check that nothing is left behind.
+test: deps vet
+	hack/test.sh $(GOTESTFLAGS) ./...
+
+unit: deps
+	$(GO) test -count=1 ./pkg/...
+
+sanity: deps
+	hack/test.sh -v ./test/sanity
+
+e2e: deps
+	hack/test.sh -v ./test/e2e
+
+bench: deps
+	hack/bench.sh
+
+demo: deps build
+	hack/demo.sh
+
+# Runs every fuzz target for FUZZTIME each (the seed corpora also run in `make test`).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in ./pkg/tsm ./pkg/csi; do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,144 @@
+package csi
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/klog/v2"
+
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
+)
+
+// recover brings the node back to what the records say after a restart of the driver or of the
+// node: volumes re-attached, unfinished jobs resumed or failed cleanly, and links, loop devices
+// and cut files that no job owns removed.
+func (d *Driver) recover(ctx context.Context) error {
+	keys, err := d.volumes.Keys()
+	if err != nil {
+		return err
+	}
+	for _, id := range keys {
+		v, err := d.loadVolume(id)
+		if err != nil {
+			klog.ErrorS(err, "Unreadable volume record", "volumeID", id)
+			continue
+		}
+		switch v.Phase {
+		case phaseCreating:
+			klog.InfoS("Removing a volume whose creation was interrupted", "volumeID", id)
+			if err := d.destroyVolume(ctx, id); err != nil {
+				return err
+			}
+		case phaseRestoring:
+			ref, err := d.codec.decode(v.SourceSnapshot)
+			if err != nil {
+				return wrap(err, "volume %s restores from an invalid snapshot id", id)
+			}
+			klog.InfoS("Resuming an interrupted restore", "volumeID", id, "object", ref.Object)
+			d.launchRestore(id, ref)
+		case phaseReady:
+			if _, err := d.device(ctx, id); err != nil {
+				klog.ErrorS(err, "Re-attaching a volume failed", "volumeID", id)
+			}
+		}
+	}
+
+	owned := map[string]bool{} // cut files that a resumed upload still needs
+	keys, err = d.snapshots.Keys()
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		s, err := d.loadSnapshot(key)
+		if err != nil {
+			klog.ErrorS(err, "Unreadable snapshot record", "key", key)
+			continue
+		}
+		switch s.Phase {
+		case phaseCutting:
+			klog.InfoS("Removing a snapshot whose cut was interrupted", "snapshotID", s.ID)
+			if err := d.removeSnapshotLeftovers(ctx, s); err != nil {
+				return err
+			}
+		case phaseUploading:
+			if err := d.releaseUploadResources(ctx, s, false); err != nil {
+				return err
+			}
+			klog.InfoS("Resuming an interrupted upload", "snapshotID", s.ID)
+			owned[d.cutFile(key)] = true
+			d.startUpload(s)
+		default:
+			if err := d.releaseUploadResources(ctx, s, true); err != nil {
+				return err
+			}
+		}
+	}
+	return d.removeOrphans(ctx, owned)
+}
+
+// removeOrphans deletes cut files without an upload, the loop devices over them, and links
+// that point at this driver's cuts or volumes but belong to no upload. Links of other drivers
+// sharing the link directory are left alone: a link is only ours if its device is backed by a
+// file in this state directory.
+func (d *Driver) removeOrphans(ctx context.Context, owned map[string]bool) error {
+	entries, err := os.ReadDir(d.cutDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		cut := filepath.Join(d.cutDir, e.Name())
+		if owned[cut] {
+			continue
+		}
+		if dev, err := mount.FindLoop(cut); err == nil && dev != "" {
+			if err := mount.DetachLoop(ctx, dev); err != nil {
+				return err
+			}
+		}
+		klog.InfoS("Removing an orphaned cut", "file", cut)
+		if err := removeIfExists(cut); err != nil {
+			return err
+		}
+	}
+	uploading := map[string]bool{}
+	keys, _ := d.snapshots.Keys()
+	for _, k := range keys {
+		if s, err := d.loadSnapshot(k); err == nil && s.Phase == phaseUploading {
+			uploading[filepath.Base(s.Object)] = true
+		}
+	}
+	for _, dir := range []string{d.codec.imageDir, d.fileDir} {
+		names, err := mount.ListLinks(dir, d.opts.VolumePrefix)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			if uploading[name] || !d.ownsLink(filepath.Join(dir, name), dir == d.fileDir) {
+				continue
+			}
+			klog.InfoS("Removing an orphaned link", "link", filepath.Join(dir, name))
+			if err := mount.RemoveLink(dir, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Driver) ownsLink(link string, fileMode bool) bool {
+	if fileMode {
+		return true
+	}
+	dev, err := mount.LinkTarget(link)
+	if err != nil || dev == "" {
+		return false
+	}
+	backing, err := mount.BackingFile(dev)
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	return strings.HasPrefix(backing, d.opts.StateDir+string(filepath.Separator))
+}

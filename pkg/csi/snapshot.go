@@ -1,0 +1,380 @@
+package csi
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"k8s.io/klog/v2"
+
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/state"
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
+)
+
+// Snapshot phases: "cutting" while the point-in-time image is made (a crash here leaves only
+// garbage), "uploading" while dsmc runs, then "ready" or "failed".
+const (
+	phaseCutting   = "cutting"
+	phaseUploading = "uploading"
+)
+
+// ModeParameter is the VolumeSnapshotClass parameter that picks image or file backups.
+const ModeParameter = "mode"
+
+type snapshotRecord struct {
+	Key            string     `json:"key"`
+	Name           string     `json:"name"`
+	ID             string     `json:"id"`
+	SourceVolumeID string     `json:"sourceVolumeID"`
+	Mode           tsm.Mode   `json:"mode"`
+	Object         string     `json:"object"`
+	SizeBytes      int64      `json:"sizeBytes"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	Phase          string     `json:"phase"`
+	Cut            string     `json:"cut,omitempty"`
+	ErrorCode      codes.Code `json:"errorCode,omitempty"`
+	Error          string     `json:"error,omitempty"`
+	Reported       bool       `json:"reported,omitempty"`
+}
+
+func (d *Driver) cutFile(key string) string { return filepath.Join(d.cutDir, key+".img") }
+
+func (d *Driver) loadSnapshot(key string) (*snapshotRecord, error) {
+	var s snapshotRecord
+	if err := d.snapshots.Get(key, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (d *Driver) csiSnapshot(id, source string, size int64, created time.Time, ready bool) *csi.Snapshot {
+	return &csi.Snapshot{
+		SnapshotId: id, SourceVolumeId: source, SizeBytes: size,
+		CreationTime: timestamppb.New(created), ReadyToUse: ready,
+	}
+}
+
+func (d *Driver) snapshotOf(s *snapshotRecord) *csi.Snapshot {
+	return d.csiSnapshot(s.ID, s.SourceVolumeID, s.SizeBytes, s.CreatedAt, s.Phase == phaseReady)
+}
+
+func snapshotMode(params map[string]string, def tsm.Mode) (tsm.Mode, error) {
+	mode := def
+	for k, v := range params {
+		switch {
+		case k == ModeParameter:
+			mode = tsm.Mode(v)
+			if mode != tsm.ModeImage && mode != tsm.ModeFile {
+				return "", errInvalid("parameter %s=%q: want image or file", ModeParameter, v)
+			}
+		case strings.HasPrefix(k, "csi.storage.k8s.io/"):
+		default:
+			return "", errInvalid("unknown snapshot parameter %q", k)
+		}
+	}
+	return mode, nil
+}
+
+func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequest) (*csi.CreateSnapshotResponse, error) {
+	if err := checkName("snapshot name", req.GetName()); err != nil {
+		return nil, err
+	}
+	if req.GetSourceVolumeId() == "" {
+		return nil, errInvalid("source volume id missing")
+	}
+	known, err := checkVolumeID(req.GetSourceVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	mode, err := snapshotMode(req.GetParameters(), d.opts.DefaultMode)
+	if err != nil {
+		return nil, err
+	}
+	key := snapshotKeyFor(req.GetName())
+	release, ok := d.inflight.acquire("snap:" + key)
+	if !ok {
+		return nil, errAborted("an operation on snapshot %q is in progress", req.GetName())
+	}
+	defer release()
+
+	s, err := d.loadSnapshot(key)
+	switch {
+	case err == nil:
+		if s.SourceVolumeID != req.GetSourceVolumeId() {
+			return nil, errExists("snapshot %q exists for volume %s", req.GetName(), s.SourceVolumeID)
+		}
+		switch s.Phase {
+		case phaseReady, phaseUploading:
+			if s.Phase == phaseUploading && !d.jobs.running("upload:"+key) {
+				d.startUpload(s)
+			}
+			return &csi.CreateSnapshotResponse{Snapshot: d.snapshotOf(s)}, nil
+		case phaseFailed:
+			if !s.Reported {
+				s.Reported = true
+				if err := d.snapshots.Put(key, s); err != nil {
+					return nil, err
+				}
+				return nil, newError(s.ErrorCode, nil, "upload of snapshot %q to TSM failed: %s", req.GetName(), s.Error)
+			}
+		}
+		// A failure that was reported, or a cut a crash interrupted: start again from a new cut.
+		if err := d.removeSnapshotLeftovers(ctx, s); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, state.ErrNotFound):
+		return nil, err
+	}
+
+	if !known {
+		return nil, errNotFound("source volume %s not found", req.GetSourceVolumeId())
+	}
+	releaseVol, ok := d.inflight.acquire("vol:" + req.GetSourceVolumeId())
+	if !ok {
+		return nil, errAborted("an operation on volume %s is in progress", req.GetSourceVolumeId())
+	}
+	defer releaseVol()
+	v, err := d.loadReadyVolume(req.GetSourceVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	ref := d.codec.ref(mode, d.tsm.AsNodeName(), key, v.ID, v.SizeBytes)
+	id, err := d.codec.encode(ref)
+	if err != nil {
+		return nil, errInvalid("%v", err)
+	}
+	s = &snapshotRecord{
+		Key: key, Name: req.GetName(), ID: id, SourceVolumeID: v.ID, Mode: mode,
+		Object: ref.Object, SizeBytes: v.SizeBytes, Phase: phaseCutting,
+	}
+	if err := d.snapshots.Put(key, s); err != nil {
+		return nil, err
+	}
+	s.Cut, s.CreatedAt, err = d.cut(ctx, v, d.cutFile(key), true)
+	if err != nil {
+		if cerr := d.removeSnapshotLeftovers(context.WithoutCancel(ctx), s); cerr != nil {
+			klog.ErrorS(cerr, "Cleanup after a failed cut", "snapshotID", id)
+		}
+		return nil, err
+	}
+	s.Phase = phaseUploading
+	if err := d.snapshots.Put(key, s); err != nil {
+		return nil, err
+	}
+	klog.InfoS("Snapshot cut", "snapshotID", id, "volumeID", v.ID, "cut", s.Cut, "mode", mode)
+	d.startUpload(s)
+	return &csi.CreateSnapshotResponse{Snapshot: d.snapshotOf(s)}, nil
+}
+
+// removeSnapshotLeftovers undoes everything a snapshot may hold on this node apart from its TSM
+// backup: the link, the loop device over its cut, the cut file and the record.
+func (d *Driver) removeSnapshotLeftovers(ctx context.Context, s *snapshotRecord) error {
+	if err := d.releaseUploadResources(ctx, s, true); err != nil {
+		return err
+	}
+	return d.snapshots.Delete(s.Key)
+}
+
+func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
+	if req.GetSnapshotId() == "" {
+		return nil, errInvalid("snapshot id missing")
+	}
+	ref, err := d.codec.decode(req.GetSnapshotId())
+	if err != nil {
+		// Not an id this driver could have made: nothing of it exists.
+		klog.V(4).InfoS("DeleteSnapshot of a foreign id", "snapshotID", req.GetSnapshotId(), "reason", err.Error())
+		return &csi.DeleteSnapshotResponse{}, nil
+	}
+	release, ok := d.inflight.acquire("snap:" + ref.Key)
+	if !ok {
+		return nil, errAborted("an operation on snapshot %s is in progress", req.GetSnapshotId())
+	}
+	defer release()
+	d.jobs.cancelAndWait("upload:" + ref.Key)
+
+	s, err := d.loadSnapshot(ref.Key)
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
+		return nil, err
+	}
+	if s != nil && s.ID == req.GetSnapshotId() {
+		if err := d.releaseUploadResources(ctx, s, true); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := d.clientFor(ref.Owner).Delete(ctx, ref.Mode, ref.Object); err != nil && !tsm.IsNotFound(err) {
+		return nil, wrap(err, "delete TSM backup %s", ref.Object)
+	}
+	if s != nil && s.ID == req.GetSnapshotId() {
+		if err := d.snapshots.Delete(s.Key); err != nil {
+			return nil, err
+		}
+	}
+	klog.InfoS("Snapshot deleted", "snapshotID", req.GetSnapshotId())
+	return &csi.DeleteSnapshotResponse{}, nil
+}
+
+// clientFor is the dsmc client that reaches the data of TSM node owner.
+func (d *Driver) clientFor(owner string) *tsm.Client {
+	if owner == d.tsm.AsNodeName() {
+		return d.tsm
+	}
+	return d.tsm.WithNode(owner)
+}
+
+// findSnapshot resolves a snapshot id for a restore: NotFound for ids that are not this
+// driver's or whose backup exists neither here nor in TSM.
+func (d *Driver) findSnapshot(ctx context.Context, id string) (snapshotRef, error) {
+	ref, err := d.codec.decode(id)
+	if err != nil {
+		return snapshotRef{}, errNotFound("snapshot %q not found: %v", id, err)
+	}
+	if s, err := d.loadSnapshot(ref.Key); err == nil && s.ID == id {
+		if s.Phase != phaseReady {
+			return snapshotRef{}, errPrecondition("snapshot %s is not ready (%s)", id, s.Phase)
+		}
+		return ref, nil
+	}
+	objs, err := d.queryObjects(ctx, d.clientFor(ref.Owner), ref.Mode, ref.Object)
+	if err != nil {
+		return snapshotRef{}, err
+	}
+	if len(objs) == 0 {
+		return snapshotRef{}, errNotFound("snapshot %s not found in TSM", id)
+	}
+	return ref, nil
+}
+
+func (d *Driver) queryObjects(ctx context.Context, c *tsm.Client, mode tsm.Mode, spec string) ([]tsm.Object, error) {
+	var objs []tsm.Object
+	err := d.withSlot(ctx, func() (err error) {
+		if mode == tsm.ModeFile {
+			objs, err = c.QueryBackup(ctx, spec, false)
+		} else {
+			objs, err = c.QueryImage(ctx, spec, false)
+		}
+		return err
+	})
+	return objs, wrap(err, "query TSM")
+}
+
+func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
+	if req.GetMaxEntries() < 0 {
+		return nil, errInvalid("max_entries must not be negative")
+	}
+	after := ""
+	if t := req.GetStartingToken(); t != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(t)
+		if err != nil {
+			return nil, errAborted("invalid starting token %q", t)
+		}
+		if _, err := d.codec.decode(string(raw)); err != nil {
+			return nil, errAborted("invalid starting token %q", t)
+		}
+		after = string(raw)
+	}
+	var entries []*csi.Snapshot
+	var err error
+	if id := req.GetSnapshotId(); id != "" {
+		entries, err = d.snapshotByID(ctx, id)
+	} else {
+		entries, err = d.allSnapshots(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp := &csi.ListSnapshotsResponse{}
+	for _, s := range entries {
+		if s.SnapshotId <= after || (req.GetSourceVolumeId() != "" && s.SourceVolumeId != req.GetSourceVolumeId()) {
+			continue
+		}
+		if req.GetMaxEntries() > 0 && len(resp.Entries) == int(req.GetMaxEntries()) {
+			last := resp.Entries[len(resp.Entries)-1].Snapshot.SnapshotId
+			resp.NextToken = base64.RawURLEncoding.EncodeToString([]byte(last))
+			break
+		}
+		resp.Entries = append(resp.Entries, &csi.ListSnapshotsResponse_Entry{Snapshot: s})
+	}
+	return resp, nil
+}
+
+func (d *Driver) snapshotByID(ctx context.Context, id string) ([]*csi.Snapshot, error) {
+	ref, err := d.codec.decode(id)
+	if err != nil {
+		return nil, nil
+	}
+	if s, err := d.loadSnapshot(ref.Key); err == nil && s.ID == id && s.Phase != phaseCutting {
+		return []*csi.Snapshot{d.snapshotOf(s)}, nil
+	}
+	objs, err := d.queryObjects(ctx, d.clientFor(ref.Owner), ref.Mode, ref.Object)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		if o.Name == ref.Object {
+			return []*csi.Snapshot{d.csiSnapshot(id, ref.VolumeID, ref.SizeBytes, o.BackupTime, true)}, nil
+		}
+	}
+	return nil, nil
+}
+
+// allSnapshots merges the local records (snapshots in flight, and those taken here) with what
+// TSM holds, so that backups made before a node was lost are still listed. Sorted by id.
+func (d *Driver) allSnapshots(ctx context.Context) ([]*csi.Snapshot, error) {
+	byID := map[string]*csi.Snapshot{}
+	keys, err := d.snapshots.Keys()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		s, err := d.loadSnapshot(k)
+		if err != nil || s.Phase == phaseCutting {
+			continue
+		}
+		byID[s.ID] = d.snapshotOf(s)
+	}
+	owner := d.tsm.AsNodeName()
+	for _, mode := range []tsm.Mode{tsm.ModeImage, tsm.ModeFile} {
+		spec := ""
+		if mode == tsm.ModeFile {
+			spec = filepath.Join(d.fileDir, d.opts.VolumePrefix+"-*")
+		}
+		objs, err := d.queryObjects(ctx, d.tsm, mode, spec)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range objs {
+			ref, err := d.codec.fromObject(mode, owner, o.Name)
+			if err != nil {
+				continue
+			}
+			id, err := d.codec.encode(ref)
+			if err != nil {
+				continue
+			}
+			if _, seen := byID[id]; !seen {
+				byID[id] = d.csiSnapshot(id, ref.VolumeID, ref.SizeBytes, o.BackupTime, true)
+			}
+		}
+	}
+	out := make([]*csi.Snapshot, 0, len(byID))
+	for _, s := range byID {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].SnapshotId < out[j].SnapshotId })
+	return out, nil
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package csi
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"k8s.io/klog/v2"
+
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/state"
+)
+
+// Volume phases. A volume is "creating" while its backing file and loop device are being made,
+// "restoring" while dsmc writes a snapshot into it, "ready" afterwards. A failed restore keeps
+// only its record ("failed") so the error can be reported to the next CreateVolume call.
+const (
+	phaseCreating  = "creating"
+	phaseRestoring = "restoring"
+	phaseReady     = "ready"
+	phaseFailed    = "failed"
+)
+
+type volumeRecord struct {
+	ID             string            `json:"id"`
+	Name           string            `json:"name"`
+	SizeBytes      int64             `json:"sizeBytes"`
+	Access         string            `json:"access"`
+	FSType         string            `json:"fsType,omitempty"`
+	Parameters     map[string]string `json:"parameters,omitempty"`
+	SourceSnapshot string            `json:"sourceSnapshot,omitempty"`
+	SourceVolume   string            `json:"sourceVolume,omitempty"`
+	Phase          string            `json:"phase"`
+	ErrorCode      codes.Code        `json:"errorCode,omitempty"`
+	Error          string            `json:"error,omitempty"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	StagingPath    string            `json:"stagingPath,omitempty"`
+	Targets        []string          `json:"targets,omitempty"`
+}
+
+func (d *Driver) backingFile(id string) string { return filepath.Join(d.dataDir, id+".img") }
+
+func (d *Driver) loadVolume(id string) (*volumeRecord, error) {
+	var v volumeRecord
+	if err := d.volumes.Get(id, &v); err != nil {
+		if errors.Is(err, state.ErrNotFound) {
+			return nil, errNotFound("volume %s not found", id)
+		}
+		return nil, err
+	}
+	return &v, nil
+}
+
+// loadReadyVolume is the volume a node or snapshot operation may use.
+func (d *Driver) loadReadyVolume(id string) (*volumeRecord, error) {
+	known, err := checkVolumeID(id)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		return nil, errNotFound("volume %s not found", id)
+	}
+	v, err := d.loadVolume(id)
+	if err != nil {
+		return nil, err
+	}
+	if v.Phase != phaseReady {
+		return nil, errNotFound("volume %s is not ready (%s)", id, v.Phase)
+	}
+	return v, nil
+}
+
+func (d *Driver) saveVolume(v *volumeRecord) error { return d.volumes.Put(v.ID, v) }
+
+// device attaches (idempotently) the volume's backing file and returns its loop device.
+func (d *Driver) device(ctx context.Context, id string) (string, error) {
+	dev, err := mount.AttachLoop(ctx, d.backingFile(id))
+	return dev, wrap(err, "attach volume %s", id)
+}
+
+// makeVolume creates the backing file of a new volume, fills it with fill (which may be nil for
+// an empty volume) and attaches it. On any error nothing is left behind.
+func (d *Driver) makeVolume(ctx context.Context, v *volumeRecord, fill func(file string) error) (err error) {
+	file := d.backingFile(v.ID)
+	v.Phase = phaseCreating
+	if err := d.saveVolume(v); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			d.destroyVolume(context.WithoutCancel(ctx), v.ID)
+		}
+	}()
+	if fill != nil {
+		if err := fill(file); err != nil {
+			return err
+		}
+		if err := mount.GrowFile(file, v.SizeBytes); err != nil {
+			return wrap(err, "grow volume %s", v.ID)
+		}
+	} else if err := mount.CreateSparseFile(file, v.SizeBytes); err != nil {
+		return wrap(err, "create backing file of %s", v.ID)
+	}
+	if _, err := d.device(ctx, v.ID); err != nil {
+		return err
+	}
+	v.Phase = phaseReady
+	return d.saveVolume(v)
+}
+
+// destroyVolume removes the loop device, backing file and record of a volume; every step is
+// idempotent, so it also finishes a removal that a crash interrupted.
+func (d *Driver) destroyVolume(ctx context.Context, id string) error {
+	file := d.backingFile(id)
+	dev, err := mount.FindLoop(file)
+	if err != nil {
+		return wrap(err, "find loop device of %s", id)
+	}
+	if dev != "" {
+		if err := mount.DetachLoop(ctx, dev); err != nil {
+			return wrap(err, "detach %s of volume %s", dev, id)
+		}
+	}
+	for _, f := range []string{file, file + ".restore"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if err := d.volumes.Delete(id); err != nil {
+		return err
+	}
+	klog.InfoS("Volume removed", "volumeID", id)
+	return nil
+}
+
+func addTarget(v *volumeRecord, target string) bool {
+	if slices.Contains(v.Targets, target) {
+		return false
+	}
+	v.Targets = append(v.Targets, target)
+	return true
+}
+
+func removeTarget(v *volumeRecord, target string) bool {
+	i := slices.Index(v.Targets, target)
+	if i < 0 {
+		return false
+	}
+	v.Targets = slices.Delete(v.Targets, i, i+1)
+	return true
+}
