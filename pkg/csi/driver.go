@@ -135,6 +135,12 @@ func NewDriver(ctx context.Context, opts Options, client *tsm.Client, mounter *m
 		// The longest id this configuration can make: a file-mode snapshot of a 1 PiB volume.
 		longest := codec.ref(tsm.ModeFile, client.AsNodeName(), "s0123456789abcdef", "vol-0123456789abcdef0123", 1<<50)
 		if _, err := codec.encode(longest); err != nil {
+			if opts.DefaultMode == tsm.ModeFile {
+				return nil, err
+			}
+			klog.InfoS("WARNING: file-mode snapshots may not fit the 128-byte CSI id; use a shorter --state-dir", "reason", err.Error())
+		}
+		if _, err := codec.encode(codec.ref(tsm.ModeImage, client.AsNodeName(), "s0123456789abcdef", "vol-0123456789abcdef0123", 1<<50)); err != nil {
 			return nil, err
 		}
 	}

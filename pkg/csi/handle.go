@@ -23,8 +23,8 @@ import (
 //	<dir>/<prefix>-<name hash>-<volume hash>-<size in hex>
 //
 // (the key and the volume id without their "s" and "vol-" prefixes, to save bytes of the 128),
-// where <dir> is the link directory (image mode, a hardlink to a loop device) or the file link
-// directory (file mode, a hardlink to a regular file). The object name alone therefore says which
+// where <dir> is the link directory (image mode, a hardlink to a loop device) or <state-dir>/tsm
+// (file mode, a hardlink to a regular file). The object name alone therefore says which
 // volume the snapshot came from and how large it was, which is what ListSnapshots needs for
 // backups that only TSM still knows about.
 //
@@ -150,8 +150,14 @@ func (c handleCodec) decode(id string) (snapshotRef, error) {
 // fromObject recognises a TSM object name as one of this driver's snapshots.
 func (c handleCodec) fromObject(mode tsm.Mode, owner, object string) (snapshotRef, error) {
 	dir, base := path.Split(object)
-	if path.Clean(object) != object || path.Clean(dir) != c.dirFor(mode) {
-		return snapshotRef{}, fmt.Errorf("object %q is outside %s", object, c.dirFor(mode))
+	if !path.IsAbs(object) || path.Clean(object) != object || strings.ContainsAny(object, ": \t\n") {
+		return snapshotRef{}, fmt.Errorf("object %q is not a clean absolute path", object)
+	}
+	// File-mode objects live in <state-dir>/tsm of the node that took them, and state
+	// directories may differ between nodes; the strict name below is what keeps such an id
+	// inside this driver's namespace. Image objects are always in the link directory.
+	if mode == tsm.ModeImage && path.Clean(dir) != c.imageDir {
+		return snapshotRef{}, fmt.Errorf("object %q is outside %s", object, c.imageDir)
 	}
 	rest, ok := strings.CutPrefix(base, c.prefix+"-")
 	if !ok {

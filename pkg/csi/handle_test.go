@@ -76,7 +76,9 @@ func TestHandleRejects(t *testing.T) {
 		"tsm1:i::/dev/backup-" + strings.Replace(good, "-400", "-0", 1),
 		"tsm1:i::/dev/backup-" + strings.Replace(good, "01", "O1", 1),
 		"tsm1:i::/dev/backup-s" + good,
-		"tsm1:f::/dev/backup-" + good,
+		"tsm1:f::relative/backup-" + good,
+		"tsm1:f::/a/../backup-" + good,
+		"tsm1:f::/a b/backup-" + good,
 		"tsm1:i:bad owner:/dev/backup-" + good,
 		"tsm1:i:a:b:/dev/backup-" + good,
 		"tsm1:i::/dev/backup-" + good + strings.Repeat("0", 80),
@@ -86,8 +88,10 @@ func TestHandleRejects(t *testing.T) {
 			t.Errorf("decode(%q) accepted: %+v", id, r)
 		}
 	}
-	if _, err := c.decode("tsm1:i::/dev/backup-" + good); err != nil {
-		t.Fatalf("control id rejected: %v", err)
+	for _, id := range []string{"tsm1:i::/dev/backup-" + good, "tsm1:f:N:/var/lib/other-state/tsm/backup-" + good} {
+		if _, err := c.decode(id); err != nil {
+			t.Fatalf("control id %q rejected: %v", id, err)
+		}
 	}
 }
 

@@ -378,3 +378,18 @@ func removeIfExists(path string) error {
 	}
 	return nil
 }
+
+// GetSnapshot (alpha in CSI 1.12) answers for one snapshot, in flight or only in TSM.
+func (d *Driver) GetSnapshot(ctx context.Context, req *csi.GetSnapshotRequest) (*csi.GetSnapshotResponse, error) {
+	if req.GetSnapshotId() == "" {
+		return nil, errInvalid("snapshot id missing")
+	}
+	found, err := d.snapshotByID(ctx, req.GetSnapshotId())
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, errNotFound("snapshot %s not found", req.GetSnapshotId())
+	}
+	return &csi.GetSnapshotResponse{Snapshot: found[0]}, nil
+}

@@ -69,11 +69,12 @@ type nodeOptions struct {
 
 func startNode(t *testing.T, srv *server, name, tsmNode string, o nodeOptions) *node {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	dir, err := os.MkdirTemp(root, "n")
+	if err != nil {
 		t.Fatal(err)
 	}
 	stateDir := filepath.Join(dir, "state")
+	var d *harness.Driver
 	if o.stateOnXFS {
 		mnt, undo, err := harness.ScratchFS(dir, "xfs", 8<<30)
 		if err != nil {
@@ -86,7 +87,7 @@ func startNode(t *testing.T, srv *server, name, tsmNode string, o nodeOptions) *
 		})
 		stateDir = filepath.Join(mnt, "state")
 	}
-	d, err := harness.Start(context.Background(), harness.DriverConfig{
+	d, err = harness.Start(context.Background(), harness.DriverConfig{
 		Bin: bins, Dir: dir, StateDir: stateDir, NodeID: name, TSMNode: tsmNode,
 		ServerDir: srv.dir, Prefix: prefix,
 		Args: append([]string{"--tsm-asnodename=" + asNode}, o.args...),

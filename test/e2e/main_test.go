@@ -29,7 +29,8 @@ func run(m *testing.M) int {
 		return m.Run()
 	}
 	var err error
-	root, err = os.MkdirTemp("", "tsm-csi-e2e-")
+	// Short paths: file-mode snapshot ids carry the state directory and must fit 128 bytes.
+	root, err = os.MkdirTemp("", "tce")
 	if err != nil {
 		fmt.Println(err)
 		return 1
