@@ -1,0 +1,176 @@
+// Package bench holds the project's speed and memory goals as Go benchmarks (run by
+// `make bench`), each reporting its figures as custom metrics next to ns/op.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
+	"github.com/tsm-csi/tsm-csi-sidecar/test/harness"
+)
+
+const gib = 1 << 30
+
+func needRoot(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root for loop devices")
+	}
+}
+
+func randomName(prefix string) string {
+	buf := make([]byte, 4)
+	rand.Read(buf)
+	return prefix + hex.EncodeToString(buf)
+}
+
+// loopWithData makes a loop device over a file of size bytes filled with incompressible,
+// non-zero data, so that no zero-block shortcut helps either side of a comparison.
+func loopWithData(b *testing.B, dir string, size int64) (file, dev string) {
+	b.Helper()
+	file = filepath.Join(dir, randomName("vol-")+".img")
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := make([]byte, 4<<20)
+	rand.Read(chunk)
+	for off := int64(0); off < size; off += int64(len(chunk)) {
+		chunk[0]++ // every chunk differs
+		if _, err := f.WriteAt(chunk, off); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	dev, err = mount.AttachLoop(context.Background(), file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { mount.DetachLoop(context.Background(), dev) })
+	return file, dev
+}
+
+func emptyLoop(b *testing.B, dir string, size int64) string {
+	b.Helper()
+	file := filepath.Join(dir, randomName("dst-")+".img")
+	if err := mount.CreateSparseFile(file, size); err != nil {
+		b.Fatal(err)
+	}
+	dev, err := mount.AttachLoop(context.Background(), file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { mount.DetachLoop(context.Background(), dev) })
+	return dev
+}
+
+func dropCaches(b *testing.B) {
+	b.Helper()
+	exec.Command("sync").Run()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
+		b.Fatalf("drop caches: %v", err)
+	}
+}
+
+func timed(b *testing.B, what string, fn func() error) time.Duration {
+	b.Helper()
+	dropCaches(b)
+	start := time.Now()
+	if err := fn(); err != nil {
+		b.Fatalf("%s: %v", what, err)
+	}
+	return time.Since(start)
+}
+
+func dd(in, out string) error {
+	args := []string{"if=" + in, "of=" + out, "bs=4M", "conv=fsync", "status=none"}
+	if out, err := exec.Command("dd", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("dd %s: %v %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// recordingRunner keeps the rusage of every dsmc process it runs.
+type recordingRunner struct {
+	env    []string
+	maxRSS int64 // KiB
+}
+
+func (r *recordingRunner) Run(ctx context.Context, inv tsm.Invocation) (tsm.Output, error) {
+	var out strings.Builder
+	cmd := exec.CommandContext(ctx, inv.Binary, inv.Args...)
+	cmd.Env = append(os.Environ(), r.env...)
+	cmd.Env = append(cmd.Env, "LANG=en_US.UTF-8", "LC_ALL=en_US.UTF-8")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	res := tsm.Output{Stdout: out.String(), Duration: time.Since(start)}
+	if cmd.ProcessState != nil {
+		res.RC = cmd.ProcessState.ExitCode()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > r.maxRSS {
+			r.maxRSS = ru.Maxrss
+		}
+	}
+	if _, isExit := err.(*exec.ExitError); isExit {
+		err = nil
+	}
+	return res, err
+}
+
+// BenchmarkTSMRoundTrip1GiB backs up a 1 GiB loop device through pkg/tsm and the dsmc
+// simulator and restores it into another device, against dd doing the same work: copying the
+// device into a file on the same file system as the simulated server, and that file into the
+// other device. Caches are dropped before every phase and both sides fsync their writes.
+// Metrics: ratio (tsm time / dd time; goal <= 1.5) and dsmc-peak-rss-MiB (goal <= 64).
+func BenchmarkTSMRoundTrip1GiB(b *testing.B) {
+	needRoot(b)
+	dir := b.TempDir()
+	bins, err := harness.Build(filepath.Join(dir, "bin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	server := filepath.Join(dir, "server")
+	os.MkdirAll(server, 0o750)
+	_, src := loopWithData(b, dir, gib)
+	dst := emptyLoop(b, dir, gib)
+	link, err := mount.CreateLink("/dev", randomName("benchtsm-"), src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { mount.RemoveLink("/dev", filepath.Base(link)) })
+
+	runner := &recordingRunner{env: []string{"DSMSIM_ROOT=" + server, "DSMSIM_NODE=BENCH", "DSMSIM_FSYNC=1"}}
+	client := tsm.NewClient(tsm.Config{Binary: bins.Dsmc}, runner)
+	ctx := context.Background()
+	var tsmTime, ddTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tsmTime += timed(b, "backup", func() error { _, err := client.BackupImage(ctx, link); return err })
+		tsmTime += timed(b, "restore", func() error { _, err := client.RestoreImage(ctx, link, dst); return err })
+		copyFile := filepath.Join(server, "dd-copy.img")
+		ddTime += timed(b, "dd read", func() error { return dd(src, copyFile) })
+		ddTime += timed(b, "dd write", func() error { return dd(copyFile, dst) })
+		os.Remove(copyFile)
+		if _, err := client.Delete(ctx, tsm.ModeImage, link); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(tsmTime.Seconds()/float64(b.N), "tsm-s/op")
+	b.ReportMetric(ddTime.Seconds()/float64(b.N), "dd-s/op")
+	b.ReportMetric(tsmTime.Seconds()/ddTime.Seconds(), "ratio")
+	b.ReportMetric(float64(runner.maxRSS)/1024, "dsmc-peak-rss-MiB")
+}

@@ -1,0 +1,227 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+)
+
+// processesWith lists the pids whose command line contains s.
+func processesWith(s string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(s)) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+func (s *server) fault(t *testing.T, spec string) {
+	t.Helper()
+	if err := bins.Admin(s.dir, "fault", "add", spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bins.Admin(s.dir, "fault", "clear") })
+}
+
+func (s *server) clearFaults(t *testing.T) {
+	t.Helper()
+	if err := bins.Admin(s.dir, "fault", "clear"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// blockVolume makes a block volume full of known data and returns it and the data.
+func blockVolume(t *testing.T, n *node, name string, size int64) (*csi.Volume, []byte) {
+	t.Helper()
+	c := capability(true, "")
+	vol := n.createVolume(name, size, c, nil)
+	target := n.publish(vol.VolumeId, c)
+	data := pattern(name, int(size))
+	writeAt(t, target, data, 0)
+	return vol, data
+}
+
+// assertClean checks that nothing of a snapshot's upload is left on the node.
+func assertClean(t *testing.T, n *node, snapshotID string) {
+	t.Helper()
+	cuts, err := os.ReadDir(filepath.Join(n.d.StateDir, "cuts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cuts) != 0 {
+		t.Errorf("cut files left: %v", cuts)
+	}
+	object := snapshotID[strings.LastIndex(snapshotID, ":")+1:]
+	if _, err := os.Lstat(object); !os.IsNotExist(err) {
+		t.Errorf("link %s left behind (%v)", object, err)
+	}
+}
+
+func restoreAndCompare(t *testing.T, n *node, name, snapshotID string, size int64, want []byte) {
+	t.Helper()
+	c := capability(true, "")
+	vol := n.createVolume(name, size, c, &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+		Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snapshotID}}})
+	got := readAt(t, n.publish(vol.VolumeId, c), len(want), 0)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("restored data of %s differs from the snapshot", name)
+	}
+}
+
+// TestUploadFailures injects each dsmc failure into an upload: the next CreateSnapshot reports
+// it with the code the CSI spec and the sidecars expect and with dsmc's message, the call after
+// that starts a clean upload that succeeds, and nothing is left behind.
+func TestUploadFailures(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A")
+	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{})
+	for _, tc := range []struct {
+		fault string
+		code  codes.Code
+		msg   string
+	}{
+		{"connlost,cmd=backup,after=1M,count=1", codes.Unavailable, "ANS1029E"},
+		{"auth,cmd=backup,count=1", codes.FailedPrecondition, "ANS1025E"},
+		{"nospace,cmd=backup,after=1M,count=1", codes.ResourceExhausted, "ANS"},
+		{"crash,cmd=backup,after=1M,count=1", codes.Internal, "signal"},
+	} {
+		kind := tc.fault[:strings.Index(tc.fault, ",")]
+		t.Run(kind, func(t *testing.T) {
+			a := a.in(t)
+			vol, data := blockVolume(t, a, "vol-"+kind, 16<<20)
+			srv.fault(t, tc.fault)
+			name := "snap-" + kind
+			first, err := a.createSnapshot(name, vol.VolumeId, nil)
+			if err != nil {
+				t.Fatalf("CreateSnapshot: %v", err)
+			}
+			a.deleteSnapshotAtEnd(first.SnapshotId)
+			var failure error
+			eventually(t, "the failure is reported", time.Minute, func() (bool, error) {
+				s, err := a.createSnapshot(name, vol.VolumeId, nil)
+				if err != nil {
+					failure = err
+					return true, nil
+				}
+				if s.ReadyToUse {
+					t.Fatal("the snapshot became ready despite the fault")
+				}
+				return false, nil
+			})
+			if codeOf(failure) != tc.code || !strings.Contains(failure.Error(), tc.msg) {
+				t.Fatalf("failure reported as %v, want code %v with %q", failure, tc.code, tc.msg)
+			}
+			assertClean(t, a, first.SnapshotId)
+			snap := a.snapshotReady(name, vol.VolumeId, nil)
+			if snap.SnapshotId != first.SnapshotId {
+				t.Fatalf("retry changed the id: %s -> %s", first.SnapshotId, snap.SnapshotId)
+			}
+			assertClean(t, a, snap.SnapshotId)
+			restoreAndCompare(t, a, "restored-"+kind, snap.SnapshotId, 16<<20, data)
+		})
+	}
+}
+
+// TestKillDuringUpload kills the driver with SIGKILL while dsmc uploads: dsmc must die with it,
+// and the restarted driver resumes the upload from the same cut and cleans up.
+func TestKillDuringUpload(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A")
+	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{stateOnXFS: true})
+	vol, data := blockVolume(t, a, "vol-kill-upload", 32<<20)
+	srv.fault(t, "slow,cmd=backup,rate=4M")
+	first, err := a.createSnapshot("snap-kill-upload", vol.VolumeId, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.deleteSnapshotAtEnd(first.SnapshotId)
+	object := first.SnapshotId[strings.LastIndex(first.SnapshotId, ":")+1:]
+	eventually(t, "dsmc uploads", time.Minute, func() (bool, error) { return len(processesWith(object)) > 0, nil })
+
+	// The data changes after the cut; the snapshot must still hold the data of the cut.
+	writeAt(t, filepath.Join(a.dir, "target", vol.VolumeId), pattern("after the cut", 1<<20), 0)
+	if err := a.d.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "dsmc dies with the driver", 30*time.Second, func() (bool, error) { return len(processesWith(object)) == 0, nil })
+
+	srv.clearFaults(t)
+	if err := a.d.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	snap := a.snapshotReady("snap-kill-upload", vol.VolumeId, nil)
+	if snap.SnapshotId != first.SnapshotId || !snap.CreationTime.AsTime().Equal(first.CreationTime.AsTime()) {
+		t.Fatalf("the resumed upload changed the snapshot: %v -> %v", first, snap)
+	}
+	assertClean(t, a, snap.SnapshotId)
+	restoreAndCompare(t, a, "restored-kill-upload", snap.SnapshotId, 32<<20, data)
+}
+
+// TestKillDuringRestore kills the driver with SIGKILL while dsmc restores: the restarted driver
+// restores again, the repeated CreateVolume converges on a complete volume, and a second
+// restore is never started for the same name.
+func TestKillDuringRestore(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A")
+	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{stateOnXFS: true})
+	vol, data := blockVolume(t, a, "vol-kill-restore", 32<<20)
+	snap := a.snapshotReady("snap-kill-restore", vol.VolumeId, nil)
+	a.deleteSnapshotAtEnd(snap.SnapshotId)
+
+	srv.fault(t, "slow,cmd=restore,rate=4M")
+	req := &csi.CreateVolumeRequest{
+		Name: "restored-kill", CapacityRange: &csi.CapacityRange{RequiredBytes: 32 << 20},
+		VolumeCapabilities: []*csi.VolumeCapability{capability(true, "")},
+		VolumeContentSource: &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Snapshot{
+			Snapshot: &csi.VolumeContentSource_SnapshotSource{SnapshotId: snap.SnapshotId}}},
+	}
+	// A provisioner-like deadline: the call answers ABORTED while dsmc still runs.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_, err := a.d.Controller().CreateVolume(ctx, req)
+	cancel()
+	if codeOf(err) != codes.Aborted {
+		t.Fatalf("CreateVolume during the restore: %v, want Aborted", err)
+	}
+	object := snap.SnapshotId[strings.LastIndex(snap.SnapshotId, ":")+1:]
+	if n := len(processesWith(object)); n != 1 {
+		t.Fatalf("%d dsmc processes restore %s, want 1", n, object)
+	}
+	if err := a.d.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "dsmc dies with the driver", 30*time.Second, func() (bool, error) { return len(processesWith(object)) == 0, nil })
+
+	srv.clearFaults(t)
+	if err := a.d.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.d.Controller().CreateVolume(ctxT(t), req)
+	if err != nil {
+		t.Fatalf("CreateVolume after the restart: %v", err)
+	}
+	a.deleteVolumeAtEnd(resp.Volume.VolumeId)
+	got := readAt(t, a.publish(resp.Volume.VolumeId, capability(true, "")), len(data), 0)
+	if !bytes.Equal(got, data) {
+		t.Fatal("the volume restored after the restart differs from the snapshot")
+	}
+}
