@@ -349,6 +349,5 @@ func sameSums(a, b map[string]string) bool {
 	return true
 }
 
-
 // in returns the node bound to a subtest, so that cleanups and failures land there.
 func (n *node) in(t *testing.T) *node { return &node{t: t, d: n.d, dir: n.dir} }
