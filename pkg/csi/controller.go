@@ -168,11 +168,11 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		}
 		return d.awaitRestore(ctx, v)
 	case v.SourceVolume != "":
-		if err := d.makeVolume(ctx, v, func(file string) error { return d.cloneInto(ctx, v.SourceVolume, file) }); err != nil {
+		if err := d.makeVolume(ctx, v, func(file string) error { return d.cloneInto(ctx, v.SourceVolume, file) }, phaseReady); err != nil {
 			return nil, err
 		}
 	default:
-		if err := d.makeVolume(ctx, v, nil); err != nil {
+		if err := d.makeVolume(ctx, v, nil, phaseReady); err != nil {
 			return nil, err
 		}
 	}

@@ -67,10 +67,11 @@ type Driver struct {
 	cutDir    string // point-in-time cuts waiting for upload
 	fileDir   string // file-mode hardlinks (the TSM object names of file backups)
 
-	inflight *inFlight
-	slots    chan struct{} // one token per dsmc process allowed at once
-	jobs     *jobs
-	metrics  *metrics
+	inflight  *inFlight
+	slots     chan struct{} // one token per dsmc process allowed at once
+	longSlots chan struct{} // tokens for uploads and restores: all slots but one
+	jobs      *jobs
+	metrics   *metrics
 
 	stateLock *os.File
 	stopOnce  sync.Once
@@ -108,7 +109,7 @@ func NewDriver(ctx context.Context, opts Options, client *tsm.Client, mounter *m
 		return nil, err
 	}
 	if opts.MaxConcurrentDsmc <= 0 {
-		opts.MaxConcurrentDsmc = 2
+		opts.MaxConcurrentDsmc = 3
 	}
 	if opts.DefaultVolumeSize <= 0 {
 		opts.DefaultVolumeSize = 1 << 30
@@ -123,6 +124,7 @@ func NewDriver(ctx context.Context, opts Options, client *tsm.Client, mounter *m
 		fileDir:     filepath.Join(opts.StateDir, "tsm"),
 		inflight:    newInFlight(),
 		slots:       make(chan struct{}, opts.MaxConcurrentDsmc),
+		longSlots:   make(chan struct{}, max(1, opts.MaxConcurrentDsmc-1)),
 		jobs:        newJobs(),
 		metrics:     newMetrics(),
 	}

@@ -92,8 +92,18 @@ func (j *jobs) stopAll() {
 	j.wg.Wait()
 }
 
-// withSlot runs fn while holding one of the --max-concurrent-dsmc slots.
-func (d *Driver) withSlot(ctx context.Context, fn func() error) error {
+// withSlot runs fn while holding one of the --max-concurrent-dsmc slots. Long transfers
+// (uploads, restores) may take all slots but one, so that a query or a delete, which the
+// sidecars wait for, never queues behind hours of uploads; with one slot everything shares it.
+func (d *Driver) withSlot(ctx context.Context, long bool, fn func() error) error {
+	if long {
+		select {
+		case d.longSlots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-d.longSlots }()
+	}
 	select {
 	case d.slots <- struct{}{}:
 	case <-ctx.Done():

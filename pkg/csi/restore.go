@@ -17,12 +17,7 @@ import (
 // backing file that replaces it when complete (dsmc may replace a file by a new inode, which must
 // not happen under an attached loop device).
 func (d *Driver) startRestore(ctx context.Context, v *volumeRecord, ref snapshotRef) error {
-	if err := d.makeVolume(ctx, v, nil); err != nil {
-		return err
-	}
-	v.Phase = phaseRestoring
-	if err := d.saveVolume(v); err != nil {
-		d.destroyVolume(context.WithoutCancel(ctx), v.ID)
+	if err := d.makeVolume(ctx, v, nil, phaseRestoring); err != nil {
 		return err
 	}
 	if ref.Mode == tsm.ModeFile {
@@ -49,7 +44,7 @@ func (d *Driver) runRestore(ctx context.Context, id string, ref snapshotRef) {
 	d.metrics.running.WithLabelValues("restore").Inc()
 	defer d.metrics.running.WithLabelValues("restore").Dec()
 	var res *tsm.Result
-	err := d.withSlot(ctx, func() (err error) {
+	err := d.withSlot(ctx, true, func() (err error) {
 		res, err = d.restore(ctx, id, ref)
 		return err
 	})

@@ -209,7 +209,11 @@ func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 			return nil, err
 		}
 	}
-	if _, err := d.clientFor(ref.Owner).Delete(ctx, ref.Mode, ref.Object); err != nil && !tsm.IsNotFound(err) {
+	err = d.withSlot(ctx, false, func() error {
+		_, err := d.clientFor(ref.Owner).Delete(ctx, ref.Mode, ref.Object)
+		return err
+	})
+	if err != nil && !tsm.IsNotFound(err) {
 		return nil, wrap(err, "delete TSM backup %s", ref.Object)
 	}
 	if s != nil && s.ID == req.GetSnapshotId() {
@@ -254,7 +258,7 @@ func (d *Driver) findSnapshot(ctx context.Context, id string) (snapshotRef, erro
 
 func (d *Driver) queryObjects(ctx context.Context, c *tsm.Client, mode tsm.Mode, spec string) ([]tsm.Object, error) {
 	var objs []tsm.Object
-	err := d.withSlot(ctx, func() (err error) {
+	err := d.withSlot(ctx, false, func() (err error) {
 		if mode == tsm.ModeFile {
 			objs, err = c.QueryBackup(ctx, spec, false)
 		} else {

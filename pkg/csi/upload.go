@@ -25,7 +25,7 @@ func (d *Driver) runUpload(ctx context.Context, s snapshotRecord) {
 	d.metrics.running.WithLabelValues("upload").Inc()
 	defer d.metrics.running.WithLabelValues("upload").Dec()
 	var res *tsm.Result
-	err := d.withSlot(ctx, func() (err error) {
+	err := d.withSlot(ctx, true, func() (err error) {
 		res, err = d.upload(ctx, &s)
 		return err
 	})

@@ -83,8 +83,8 @@ func (d *Driver) device(ctx context.Context, id string) (string, error) {
 }
 
 // makeVolume creates the backing file of a new volume, fills it with fill (which may be nil for
-// an empty volume) and attaches it. On any error nothing is left behind.
-func (d *Driver) makeVolume(ctx context.Context, v *volumeRecord, fill func(file string) error) (err error) {
+// an empty volume), attaches it and records it in phase done. On any error nothing is left behind.
+func (d *Driver) makeVolume(ctx context.Context, v *volumeRecord, fill func(file string) error, done string) (err error) {
 	file := d.backingFile(v.ID)
 	v.Phase = phaseCreating
 	if err := d.saveVolume(v); err != nil {
@@ -108,7 +108,7 @@ func (d *Driver) makeVolume(ctx context.Context, v *volumeRecord, fill func(file
 	if _, err := d.device(ctx, v.ID); err != nil {
 		return err
 	}
-	v.Phase = phaseReady
+	v.Phase = done
 	return d.saveVolume(v)
 }
 
