@@ -1,0 +1,257 @@
+package tsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"k8s.io/klog/v2"
+)
+
+// Client runs dsmc commands and judges their results. It is safe for
+// concurrent use; dsmc itself may not be (one restartable restore per node),
+// which is the caller's concern.
+type Client struct {
+	cfg    Config
+	runner Runner
+}
+
+// Result is a successful run.
+type Result struct {
+	Output   Output // redacted
+	Stats    Stats
+	Messages []Message
+
+	args []string // redacted argv, for errors found after judging
+}
+
+// NewClient returns a Client; r nil means ExecRunner{}.
+func NewClient(cfg Config, r Runner) *Client {
+	if r == nil {
+		r = ExecRunner{}
+	}
+	return &Client{cfg: cfg, runner: r}
+}
+
+// WithNode returns a copy that works as proxy node asNodeName
+// (-asnodename); "" means the node's own name.
+func (c *Client) WithNode(asNodeName string) *Client {
+	cp := *c
+	cp.cfg.AsNodeName = asNodeName
+	return &cp
+}
+
+// WithFromNode returns a copy that restores and queries another node's
+// objects (-fromnode); "" means none.
+func (c *Client) WithFromNode(fromNode string) *Client {
+	cp := *c
+	cp.cfg.FromNode = fromNode
+	return &cp
+}
+
+// AsNodeName returns the proxy node name passed as -asnodename, or "".
+func (c *Client) AsNodeName() string { return c.cfg.AsNodeName }
+
+// BackupImage sends an image of a block device:
+// dsmc backup image -snapshotproviderimage=none [options] <device>.
+// The object is named after the device path exactly as given.
+func (c *Client) BackupImage(ctx context.Context, device string) (*Result, error) {
+	cmd := command{op: "backup image", class: classBackup,
+		words: []string{"backup", "image", "-snapshotproviderimage=none"}, names: []string{device}}
+	return c.run(ctx, cmd, checkName("device", device, false))
+}
+
+// BackupFile sends one regular file: dsmc selective [options] <file>
+// (selective always sends it; the bare "dsmc backup" is not documented).
+func (c *Client) BackupFile(ctx context.Context, file string) (*Result, error) {
+	cmd := command{op: "selective", class: classBackup, words: []string{"selective"}, names: []string{file}}
+	return c.run(ctx, cmd, checkName("file", file, false))
+}
+
+// RestoreImage writes image object onto dstDevice:
+// dsmc restore image -noprompt [options] <object> <dstDevice>.
+func (c *Client) RestoreImage(ctx context.Context, object, dstDevice string) (*Result, error) {
+	cmd := command{op: "restore image", class: classRestore,
+		words: []string{"restore", "image", "-noprompt"}, names: []string{object, dstDevice}}
+	return c.run(ctx, cmd, firstErr(checkName("object", object, false), checkName("destination", dstDevice, false)))
+}
+
+// RestoreFile writes file object to dstFile, replacing it:
+// dsmc restore -replace=yes [options] <object> <dstFile>.
+func (c *Client) RestoreFile(ctx context.Context, object, dstFile string) (*Result, error) {
+	cmd := command{op: "restore", class: classRestore,
+		words: []string{"restore", "-replace=yes"}, names: []string{object, dstFile}}
+	return c.run(ctx, cmd, firstErr(checkName("object", object, false), checkName("destination", dstFile, false)))
+}
+
+// Delete removes the active version of an object:
+// dsmc delete backup -noprompt -objtype=image|file [options] <object>.
+// When nothing matches, the error's Kind is KindNotFound.
+func (c *Client) Delete(ctx context.Context, mode Mode, object string) (*Result, error) {
+	var verr error
+	if mode != ModeImage && mode != ModeFile {
+		verr = fmt.Errorf("mode must be %q or %q, not %q", ModeImage, ModeFile, mode)
+	}
+	cmd := command{op: "delete backup", class: classDelete,
+		words: []string{"delete", "backup", "-noprompt", "-objtype=" + string(mode)}, names: []string{object}}
+	return c.run(ctx, cmd, firstErr(verr, checkName("object", object, false)))
+}
+
+// QueryImage lists image objects: dsmc query image [-inactive] [options]
+// [<object>]. object "" lists all; no match is an empty list.
+func (c *Client) QueryImage(ctx context.Context, object string, inactive bool) ([]Object, error) {
+	cmd := command{op: "query image", class: classQuery, words: []string{"query", "image"}}
+	if inactive {
+		cmd.words = append(cmd.words, "-inactive")
+	}
+	var verr error
+	if object != "" {
+		verr = checkName("object", object, false)
+		cmd.names = []string{object}
+	}
+	return c.query(ctx, cmd, verr, ParseQueryImage)
+}
+
+// QueryBackup lists file objects matching spec, which may end in a
+// wildcard: dsmc query backup [-inactive] [options] <spec>. No match is an
+// empty list.
+func (c *Client) QueryBackup(ctx context.Context, spec string, inactive bool) ([]Object, error) {
+	cmd := command{op: "query backup", class: classQuery, words: []string{"query", "backup"}, names: []string{spec}}
+	if inactive {
+		cmd.words = append(cmd.words, "-inactive")
+	}
+	return c.query(ctx, cmd, checkName("file specification", spec, true), ParseQueryBackup)
+}
+
+// QuerySession checks that the node can log in and reports the session.
+func (c *Client) QuerySession(ctx context.Context) (*Session, error) {
+	cmd := command{op: "query session", class: classSession, words: []string{"query", "session"}}
+	res, err := c.run(ctx, cmd, nil)
+	if err != nil {
+		return nil, err
+	}
+	s, perr := ParseQuerySession(res.Output.Stdout)
+	if perr != nil {
+		return nil, resultError(cmd, res, KindFailed, perr.Error())
+	}
+	return s, nil
+}
+
+func (c *Client) query(ctx context.Context, cmd command, verr error, parse func(string) ([]Object, error)) ([]Object, error) {
+	res, err := c.run(ctx, cmd, verr)
+	if err != nil {
+		return nil, err
+	}
+	// Rows are read even after a no-match message: a real client printed
+	// both in one run (sample 08), and dropping rows would hide objects.
+	objs, perr := parse(res.Output.Stdout)
+	if perr != nil {
+		return nil, resultError(cmd, res, KindFailed, perr.Error())
+	}
+	if objs == nil {
+		objs = []Object{}
+	}
+	return objs, nil
+}
+
+// run executes cmd once and judges it. On error the Result is nil and the
+// *Error carries the redacted output.
+func (c *Client) run(ctx context.Context, cmd command, verr error) (*Result, error) {
+	args, aerr := c.argv(cmd)
+	if verr == nil {
+		verr = aerr
+	}
+	if verr != nil {
+		return nil, &Error{Op: cmd.op, Args: RedactArgs(args), RC: -1, Kind: KindInvalid, Detail: verr.Error()}
+	}
+	var pw secret
+	var stdin []byte
+	if c.cfg.PasswordFile != "" {
+		var err error
+		if pw, err = readPassword(c.cfg.PasswordFile); err != nil {
+			return nil, &Error{Op: cmd.op, Args: RedactArgs(args), RC: -1, Kind: KindAuth, Detail: err.Error()}
+		}
+		stdin = promptAnswers(pw)
+	}
+	logArgs := pw.redactAll(RedactArgs(args))
+
+	out, runErr := c.runner.Run(ctx, Invocation{Binary: c.binary(), Args: args, Stdin: stdin, Timeout: c.cfg.Timeout})
+	out.Stdout, out.Stderr = pw.redact(out.Stdout), pw.redact(out.Stderr)
+	combined := out.Stdout + "\n" + out.Stderr
+	res := &Result{Output: out, Messages: ParseMessages(combined), args: logArgs}
+
+	var err error
+	if runErr != nil {
+		e := processError(ctx, runErr)
+		e.Op, e.Args, e.RC, e.Messages, e.Detail = cmd.op, logArgs, out.RC, res.Messages, pw.redact(e.Detail)
+		e.Output = outputTail(out)
+		err = e
+	} else {
+		var stErr error
+		res.Stats, stErr = ParseStats(combined)
+		if v := judge(cmd.class, out.RC, res.Stats, stErr, res.Messages); !v.ok {
+			err = &Error{Op: cmd.op, Args: logArgs, RC: out.RC, Messages: res.Messages,
+				Kind: v.kind, Detail: v.detail, Output: outputTail(out)}
+		}
+	}
+	klog.V(4).InfoS("dsmc run", "op", cmd.op, "args", logArgs, "rc", out.RC,
+		"duration", out.Duration, "kind", kindOrOK(err))
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// processError turns a Runner error (the process did not end by itself, or
+// did not start) into an *Error; those kinds beat anything in the output.
+func processError(ctx context.Context, runErr error) *Error {
+	var te *Error
+	if errors.As(runErr, &te) {
+		cp := *te
+		return &cp
+	}
+	k := KindOf(runErr)
+	if k == KindUnknown && ctx.Err() != nil {
+		k = KindOf(ctx.Err())
+	}
+	return &Error{Kind: k, Detail: runErr.Error(), err: runErr}
+}
+
+func resultError(cmd command, res *Result, k Kind, detail string) *Error {
+	return &Error{Op: cmd.op, Args: res.args, RC: res.Output.RC, Messages: res.Messages,
+		Kind: k, Detail: detail, Output: outputTail(res.Output)}
+}
+
+func (c *Client) binary() string {
+	if c.cfg.Binary == "" {
+		return "dsmc"
+	}
+	return c.cfg.Binary
+}
+
+// maxErrorOutput bounds Error.Output: enough for the last messages and the
+// statistics block.
+const maxErrorOutput = 4096
+
+func outputTail(out Output) string {
+	s := strings.TrimSpace(out.Stdout)
+	if e := strings.TrimSpace(out.Stderr); e != "" {
+		s += "\n[stderr]\n" + e
+	}
+	if len(s) > maxErrorOutput {
+		s = s[len(s)-maxErrorOutput:]
+		for len(s) > 0 && !utf8.RuneStart(s[0]) {
+			s = s[1:]
+		}
+	}
+	return s
+}
+
+func kindOrOK(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return KindOf(err).String()
+}

@@ -1,0 +1,189 @@
+package tsm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+const simImageSize = 8 << 20 // a whole number of MB, so a scaled size is exact
+
+func simContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestSimQuerySession(t *testing.T) {
+	srv := newSimServer(t)
+	s, err := srv.client("TSMTEST-NODE1").QuerySession(simContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Node != "TSMTEST-NODE1" || s.Server == "" {
+		t.Errorf("session %+v", s)
+	}
+	noSimLeft(t)
+}
+
+func TestSimImageRoundTrip(t *testing.T) {
+	requireRoot(t)
+	srv := newSimServer(t)
+	c := srv.client("TSMTEST-NODE1")
+	ctx := simContext(t)
+
+	src := loopDevice(t, simImageSize, map[int64][]byte{
+		0:                   randomBytes(t, 4096), // sector 0 must survive the round trip
+		1<<20 + 512:         randomBytes(t, 70000),
+		simImageSize - 4096: randomBytes(t, 4096),
+	})
+	alias := devAlias(t, src)
+
+	res, err := c.BackupImage(ctx, alias)
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	if res.Stats.BackedUp < 1 {
+		t.Errorf("stats %+v", res.Stats)
+	}
+
+	objs, err := c.QueryImage(ctx, alias, false)
+	if err != nil {
+		t.Fatalf("query image: %v", err)
+	}
+	if len(objs) != 1 || objs[0].Name != alias || objs[0].Size != simImageSize || !objs[0].Active {
+		t.Fatalf("query image %s = %+v, want one active object of %d bytes", alias, objs, simImageSize)
+	}
+	if time.Since(objs[0].BackupTime).Abs() > time.Hour {
+		t.Errorf("backup time %v is not now", objs[0].BackupTime)
+	}
+	all, err := c.QueryImage(ctx, "", false)
+	if err != nil || !hasObject(all, alias) {
+		t.Errorf("query of all images lacks %s: %+v %v", alias, all, err)
+	}
+
+	// Restore into another device whose content differs everywhere we look.
+	dst := loopDevice(t, simImageSize, map[int64][]byte{0: bytes4k(0xFF), 1 << 20: bytes4k(0xEE), simImageSize - 4096: bytes4k(0xDD)})
+	res, err = c.RestoreImage(ctx, alias, dst)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if res.Stats.Restored < 1 {
+		t.Errorf("stats %+v", res.Stats)
+	}
+	sameContent(t, src, dst)
+
+	if _, err := c.Delete(ctx, ModeImage, alias); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	objs, err = c.QueryImage(ctx, alias, false)
+	if err != nil || len(objs) != 0 {
+		t.Errorf("after delete: %+v %v", objs, err)
+	}
+	if _, err := c.Delete(ctx, ModeImage, alias); !IsNotFound(err) {
+		t.Errorf("second delete: %v, want not-found", err)
+	}
+	if _, err := c.RestoreImage(ctx, alias, dst); !IsNotFound(err) {
+		t.Errorf("restore after delete: %v, want not-found", err)
+	}
+	noSimLeft(t)
+}
+
+func bytes4k(b byte) []byte {
+	out := make([]byte, 4096)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}
+
+func hasObject(objs []Object, name string) bool {
+	for _, o := range objs {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSimFileRoundTrip(t *testing.T) {
+	srv := newSimServer(t)
+	c := srv.client("TSMTEST-NODE1")
+	ctx := simContext(t)
+
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "volume.img")
+	const size = 1000003 // not a multiple of anything
+	if err := os.WriteFile(vol, randomBytes(t, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alias := filepath.Join(dir, "tsmtest-"+randomID(t))
+	if err := os.Link(vol, alias); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := c.BackupFile(ctx, alias)
+	if err != nil {
+		t.Fatalf("selective: %v", err)
+	}
+	if res.Stats.BackedUp < 1 {
+		t.Errorf("stats %+v", res.Stats)
+	}
+
+	objs, err := c.QueryBackup(ctx, filepath.Join(dir, "tsmtest-*"), false)
+	if err != nil {
+		t.Fatalf("query backup: %v", err)
+	}
+	var found *Object
+	for i := range objs {
+		if objs[i].Name == alias {
+			found = &objs[i]
+		}
+	}
+	if found == nil || !found.Active {
+		t.Fatalf("query backup lacks active %s: %+v", alias, objs)
+	}
+	// dsmc may scale the size ("976.57 KB"): three significant decimals.
+	if d := found.Size - size; d < -size/200 || d > size/200 {
+		t.Errorf("size %d, want about %d", found.Size, size)
+	}
+
+	restored := filepath.Join(dir, "restored.img")
+	if err := os.WriteFile(restored, []byte("old content"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RestoreFile(ctx, alias, restored); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	sameContent(t, vol, restored)
+
+	if _, err := c.Delete(ctx, ModeFile, alias); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	objs, err = c.QueryBackup(ctx, filepath.Join(dir, "tsmtest-*"), false)
+	if err != nil || hasObject(objs, alias) {
+		t.Errorf("after delete: %+v %v", objs, err)
+	}
+	if _, err := c.Delete(ctx, ModeFile, alias); !IsNotFound(err) {
+		t.Errorf("second delete: %v, want not-found", err)
+	}
+	noSimLeft(t)
+}
+
+func TestSimServerUnreachable(t *testing.T) {
+	bin := simulator(t)
+	// Without DSMSIM_ROOT the simulator behaves like a client that cannot
+	// reach its server (contract): ANS1017E, rc 12.
+	t.Setenv("DSMSIM_ROOT", "") // restores the variable after the test
+	if err := os.Unsetenv("DSMSIM_ROOT"); err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(Config{Binary: bin, Timeout: time.Minute}, ExecRunner{})
+	_, err := c.QuerySession(simContext(t))
+	if KindOf(err) != KindConnection {
+		t.Fatalf("err = %v, want KindConnection", err)
+	}
+	noSimLeft(t)
+}
