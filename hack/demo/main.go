@@ -118,7 +118,9 @@ func run() error {
 		return err
 	}
 	fmt.Printf("    answered in %v: ready_to_use=%v\n    snapshot id: %s\n", time.Since(start).Round(time.Millisecond), snap.Snapshot.ReadyToUse, snap.Snapshot.SnapshotId)
-	undo.add(func() { one.Controller().DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.Snapshot.SnapshotId}) })
+	undo.add(func() {
+		one.Controller().DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.Snapshot.SnapshotId})
+	})
 	for !snap.Snapshot.ReadyToUse {
 		time.Sleep(200 * time.Millisecond) // the snapshotter's retry interval, shortened
 		if snap, err = one.Controller().CreateSnapshot(ctx, &csi.CreateSnapshotRequest{Name: "snap-demo", SourceVolumeId: vol.Volume.VolumeId}); err != nil {
@@ -153,7 +155,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	undo.add(func() { two.Controller().DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: restored.Volume.VolumeId}) })
+	undo.add(func() {
+		two.Controller().DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: restored.Volume.VolumeId})
+	})
 	mnt2, err := publish(ctx, two, restored.Volume.VolumeId, capab, &undo)
 	if err != nil {
 		return err

@@ -7,8 +7,8 @@ import (
 	"regexp"
 	"strconv"
 
-	utilexec "k8s.io/utils/exec"
 	"k8s.io/klog/v2"
+	utilexec "k8s.io/utils/exec"
 )
 
 var (
