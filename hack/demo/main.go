@@ -5,10 +5,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,7 +102,7 @@ func run() error {
 			return err
 		}
 	}
-	before, err := sums(mnt)
+	before, err := harness.TreeSums(mnt)
 	if err != nil {
 		return err
 	}
@@ -162,15 +159,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	after, err := sums(mnt2)
+	after, err := harness.TreeSums(mnt2)
 	if err != nil {
 		return err
 	}
-	same := len(after) == len(before)
-	for k, v := range before {
-		same = same && after[k] == v
-	}
-	if !same {
+	if !harness.SameSums(before, after) {
 		return fmt.Errorf("the restored files differ from the snapshot:\n%v\n%v", before, after)
 	}
 	fmt.Printf("    %d files restored on node-2, every checksum matches the snapshot\n", len(after))
@@ -194,24 +187,6 @@ func publish(ctx context.Context, d *harness.Driver, id string, c *csi.VolumeCap
 		d.Node().NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: tgt})
 	})
 	return tgt, nil
-}
-
-func sums(dir string) (map[string]string, error) {
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || !e.Type().IsRegular() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		s := sha256.Sum256(data)
-		rel, _ := filepath.Rel(dir, p)
-		out[rel] = hex.EncodeToString(s[:])
-		return nil
-	})
-	return out, err
 }
 
 func indent(s string) string {

@@ -29,10 +29,14 @@ func (d *Driver) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRe
 	return &csi.NodeGetCapabilitiesResponse{Capabilities: caps}, nil
 }
 
-// lockVolume validates a volume id for a node call and reserves the volume.
-func (d *Driver) lockVolume(id string) (func(), error) {
+// beginNodeCall validates what every node call carries, a volume id and a path, and reserves
+// the volume.
+func (d *Driver) beginNodeCall(id, pathName, path string) (func(), error) {
 	if _, err := checkVolumeID(id); err != nil {
 		return nil, err
+	}
+	if path == "" {
+		return nil, errInvalid("%s missing", pathName)
 	}
 	release, ok := d.inflight.acquire("vol:" + id)
 	if !ok {
@@ -42,16 +46,10 @@ func (d *Driver) lockVolume(id string) (func(), error) {
 }
 
 func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRequest) (*csi.NodeStageVolumeResponse, error) {
-	if _, err := checkVolumeID(req.GetVolumeId()); err != nil {
-		return nil, err
-	}
-	if req.GetStagingTargetPath() == "" {
-		return nil, errInvalid("staging target path missing")
-	}
 	if _, err := checkCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
-	release, err := d.lockVolume(req.GetVolumeId())
+	release, err := d.beginNodeCall(req.GetVolumeId(), "staging target path", req.GetStagingTargetPath())
 	if err != nil {
 		return nil, err
 	}
@@ -124,13 +122,7 @@ func sameDevice(a, b string) bool {
 }
 
 func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolumeRequest) (*csi.NodeUnstageVolumeResponse, error) {
-	if _, err := checkVolumeID(req.GetVolumeId()); err != nil {
-		return nil, err
-	}
-	if req.GetStagingTargetPath() == "" {
-		return nil, errInvalid("staging target path missing")
-	}
-	release, err := d.lockVolume(req.GetVolumeId())
+	release, err := d.beginNodeCall(req.GetVolumeId(), "staging target path", req.GetStagingTargetPath())
 	if err != nil {
 		return nil, err
 	}
@@ -155,13 +147,7 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 }
 
 func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
-	if _, err := checkVolumeID(req.GetVolumeId()); err != nil {
-		return nil, err
-	}
 	target := req.GetTargetPath()
-	if target == "" {
-		return nil, errInvalid("target path missing")
-	}
 	if _, err := checkCapability(req.GetVolumeCapability()); err != nil {
 		return nil, err
 	}
@@ -169,7 +155,7 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if mnt != nil && req.GetStagingTargetPath() == "" {
 		return nil, errInvalid("staging target path missing")
 	}
-	release, err := d.lockVolume(req.GetVolumeId())
+	release, err := d.beginNodeCall(req.GetVolumeId(), "target path", target)
 	if err != nil {
 		return nil, err
 	}
@@ -212,14 +198,8 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 }
 
 func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
-	if _, err := checkVolumeID(req.GetVolumeId()); err != nil {
-		return nil, err
-	}
 	target := req.GetTargetPath()
-	if target == "" {
-		return nil, errInvalid("target path missing")
-	}
-	release, err := d.lockVolume(req.GetVolumeId())
+	release, err := d.beginNodeCall(req.GetVolumeId(), "target path", target)
 	if err != nil {
 		return nil, err
 	}
@@ -288,13 +268,7 @@ func (d *Driver) NodeGetVolumeStats(ctx context.Context, req *csi.NodeGetVolumeS
 }
 
 func (d *Driver) NodeExpandVolume(ctx context.Context, req *csi.NodeExpandVolumeRequest) (*csi.NodeExpandVolumeResponse, error) {
-	if _, err := checkVolumeID(req.GetVolumeId()); err != nil {
-		return nil, err
-	}
-	if req.GetVolumePath() == "" {
-		return nil, errInvalid("volume path missing")
-	}
-	release, err := d.lockVolume(req.GetVolumeId())
+	release, err := d.beginNodeCall(req.GetVolumeId(), "volume path", req.GetVolumePath())
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,20 @@ func processesWith(s string) []string {
 	return pids
 }
 
+// killAndRestart kills the driver with SIGKILL while dsmc works on object, checks that dsmc
+// dies with it, lifts the injected faults and starts the driver again.
+func (n *node) killAndRestart(t *testing.T, srv *server, object string) {
+	t.Helper()
+	if err := n.d.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "dsmc dies with the driver", 30*time.Second, func() (bool, error) { return len(processesWith(object)) == 0, nil })
+	srv.clearFaults(t)
+	if err := n.d.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (s *server) fault(t *testing.T, spec string) {
 	t.Helper()
 	if err := bins.Admin(s.dir, "fault", "add", spec); err != nil {
@@ -158,15 +172,7 @@ func TestKillDuringUpload(t *testing.T) {
 
 	// The data changes after the cut; the snapshot must still hold the data of the cut.
 	writeAt(t, filepath.Join(a.dir, "target", vol.VolumeId), pattern("after the cut", 1<<20), 0)
-	if err := a.d.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "dsmc dies with the driver", 30*time.Second, func() (bool, error) { return len(processesWith(object)) == 0, nil })
-
-	srv.clearFaults(t)
-	if err := a.d.Restart(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	a.killAndRestart(t, srv, object)
 	snap := a.snapshotReady("snap-kill-upload", vol.VolumeId, nil)
 	if snap.SnapshotId != first.SnapshotId || !snap.CreationTime.AsTime().Equal(first.CreationTime.AsTime()) {
 		t.Fatalf("the resumed upload changed the snapshot: %v -> %v", first, snap)
@@ -206,15 +212,7 @@ func TestKillDuringRestore(t *testing.T) {
 	if n := len(processesWith(object)); n != 1 {
 		t.Fatalf("%d dsmc processes restore %s, want 1", n, object)
 	}
-	if err := a.d.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "dsmc dies with the driver", 30*time.Second, func() (bool, error) { return len(processesWith(object)) == 0, nil })
-
-	srv.clearFaults(t)
-	if err := a.d.Restart(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	a.killAndRestart(t, srv, object)
 	resp, err := a.d.Controller().CreateVolume(ctxT(t), req)
 	if err != nil {
 		t.Fatalf("CreateVolume after the restart: %v", err)

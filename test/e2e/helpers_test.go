@@ -3,13 +3,10 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
@@ -283,23 +280,9 @@ func readAt(t *testing.T, path string, n int, off int64) []byte {
 	return buf
 }
 
-// treeSums maps every regular file below dir to its SHA-256.
 func treeSums(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	sums := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || !e.Type().IsRegular() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		sum := sha256.Sum256(data)
-		sums[rel] = hex.EncodeToString(sum[:])
-		return nil
-	})
+	sums, err := harness.TreeSums(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,22 +315,7 @@ func syncFS(t *testing.T, dir string) {
 	}
 }
 
-func sameSums(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	keys := make([]string, 0, len(a))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if a[k] != b[k] {
-			return false
-		}
-	}
-	return true
-}
+func sameSums(a, b map[string]string) bool { return harness.SameSums(a, b) }
 
 // in returns the node bound to a subtest, so that cleanups and failures land there.
 func (n *node) in(t *testing.T) *node { return &node{t: t, d: n.d, dir: n.dir} }
