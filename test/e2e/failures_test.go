@@ -223,3 +223,35 @@ func TestKillDuringRestore(t *testing.T) {
 		t.Fatal("the volume restored after the restart differs from the snapshot")
 	}
 }
+
+// TestDeleteDuringUpload deletes a snapshot while dsmc uploads it: the upload is cancelled,
+// dsmc ends, TSM keeps nothing under the name, and nothing is left on the node.
+func TestDeleteDuringUpload(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A")
+	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{})
+	vol, _ := blockVolume(t, a, "vol-delete-upload", 32<<20)
+	srv.fault(t, "slow,cmd=backup,rate=1M")
+	snap, err := a.createSnapshot("snap-delete-upload", vol.VolumeId, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	object := snap.SnapshotId[strings.LastIndex(snap.SnapshotId, ":")+1:]
+	eventually(t, "dsmc uploads", time.Minute, func() (bool, error) { return len(processesWith(object)) > 0, nil })
+	if _, err := a.d.Controller().DeleteSnapshot(ctxT(t), &csi.DeleteSnapshotRequest{SnapshotId: snap.SnapshotId}); err != nil {
+		t.Fatalf("DeleteSnapshot during the upload: %v", err)
+	}
+	if n := len(processesWith(object)); n != 0 {
+		t.Fatalf("%d dsmc processes still work on %s after DeleteSnapshot returned", n, object)
+	}
+	assertClean(t, a, snap.SnapshotId)
+	resp, err := a.d.Controller().ListSnapshots(ctxT(t), &csi.ListSnapshotsRequest{SnapshotId: snap.SnapshotId})
+	if err != nil || len(resp.Entries) != 0 {
+		t.Fatalf("ListSnapshots after the delete: %v %v", resp.GetEntries(), err)
+	}
+	if _, err := a.d.Controller().DeleteSnapshot(ctxT(t), &csi.DeleteSnapshotRequest{SnapshotId: snap.SnapshotId}); err != nil {
+		t.Fatalf("second DeleteSnapshot: %v", err)
+	}
+}

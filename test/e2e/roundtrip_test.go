@@ -122,6 +122,17 @@ func TestSnapshotAndRestore(t *testing.T) {
 			if len(resp.Entries) != 1 || !resp.Entries[0].Snapshot.ReadyToUse || resp.Entries[0].Snapshot.SourceVolumeId != src.VolumeId || resp.Entries[0].Snapshot.SizeBytes != snap.SizeBytes {
 				t.Fatalf("ListSnapshots on node B: %v", resp.Entries)
 			}
+			// Image backups are found in TSM by a listing of everything too (file-mode ones only
+			// under the node's own state directory, which node B does not share).
+			if tc.mode == "image" {
+				resp, err = b.d.Controller().ListSnapshots(ctxT(t), &csi.ListSnapshotsRequest{SourceVolumeId: src.VolumeId})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(resp.Entries) != 1 || resp.Entries[0].Snapshot.SnapshotId != snap.SnapshotId {
+					t.Fatalf("ListSnapshots by source volume on node B: %v", resp.Entries)
+				}
+			}
 		})
 	}
 }
