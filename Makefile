@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 GOTESTFLAGS ?=
 
-.PHONY: all build deps test unit sanity e2e bench demo fuzz vet clean
+.PHONY: all build deps test race unit sanity e2e bench demo fuzz vet clean
 
 all: build
 
@@ -27,6 +27,10 @@ vet:
 test: deps vet
 	hack/test.sh $(GOTESTFLAGS) ./...
 
+# The same tests under the race detector, the driver binary included.
+race: deps
+	TSM_CSI_RACE=1 hack/test.sh -race ./...
+
 unit: deps
 	$(GO) test -count=1 ./pkg/...
 
@@ -45,7 +49,7 @@ demo: deps build
 # Runs every fuzz target for FUZZTIME each (the seed corpora also run in `make test`).
 FUZZTIME ?= 20s
 fuzz:
-	@for pkg in ./pkg/tsm ./pkg/csi; do \
+	@for pkg in ./pkg/tsm ./pkg/csi ./pkg/mount; do \
 	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \

@@ -47,7 +47,13 @@ func Build(dir string) (Binaries, error) {
 	}
 	b := Binaries{Dir: dir, Driver: filepath.Join(dir, "tsm-csi-sidecar"), Dsmc: filepath.Join(dir, "dsmc")}
 	for out, pkg := range map[string]string{b.Driver: "./cmd/tsm-csi-sidecar", b.Dsmc: "./cmd/dsmc-sim"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
+		args := []string{"build", "-o", out}
+		// TSM_CSI_RACE=1 (make race) builds the driver with the race detector, so that the
+		// end-to-end tests and csi-sanity exercise its concurrency under it.
+		if os.Getenv("TSM_CSI_RACE") == "1" && pkg == "./cmd/tsm-csi-sidecar" {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
 		cmd.Dir = root
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return Binaries{}, fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
