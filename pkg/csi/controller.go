@@ -273,6 +273,9 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 	if v.StagingPath != "" || len(v.Targets) > 0 {
 		return nil, errPrecondition("volume %s is still staged or published on this node", id)
 	}
+	if s := d.liveUploadOf(id); s != "" {
+		return nil, errPrecondition("snapshot %s is being uploaded from the live volume %s (--cut-fallback=live)", s, id)
+	}
 	if err := d.destroyVolume(ctx, id); err != nil {
 		return nil, err
 	}

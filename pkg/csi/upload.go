@@ -118,3 +118,15 @@ func (d *Driver) releaseUploadResources(ctx context.Context, s *snapshotRecord, 
 	}
 	return nil
 }
+
+// liveUploadOf names a snapshot that is uploading straight from volume id's backing file, which
+// must therefore not be removed yet; "" if there is none.
+func (d *Driver) liveUploadOf(id string) string {
+	keys, _ := d.snapshots.Keys()
+	for _, k := range keys {
+		if s, err := d.loadSnapshot(k); err == nil && s.SourceVolumeID == id && s.Cut == cutLive && s.Phase == phaseUploading {
+			return s.ID
+		}
+	}
+	return ""
+}
