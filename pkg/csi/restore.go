@@ -83,6 +83,11 @@ func (d *Driver) restore(ctx context.Context, id string, ref snapshotRef) (*tsm.
 		if err != nil {
 			return nil, err
 		}
+		// After a crash the dsmc of the interrupted restore may still be exiting with the
+		// device open; the new restore must be the only writer.
+		if err := mount.WaitExclusive(ctx, dev, time.Minute); err != nil {
+			return nil, err
+		}
 		return c.RestoreImage(ctx, ref.Object, dev)
 	}
 	tmp := file + ".restore"

@@ -1,9 +1,12 @@
 package mount
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -92,4 +95,27 @@ func devicePathForRdev(rdev uint64) (string, error) {
 			unix.Major(got), unix.Minor(got), unix.Major(rdev), unix.Minor(rdev))
 	}
 	return dev, nil
+}
+
+// WaitExclusive waits until nobody holds dev exclusively (a mount, or a writer such as a dsmc
+// restore that is still exiting after its driver died) and returns ErrDeviceBusy if that does
+// not happen within limit. Writing an image into a device someone else holds would corrupt
+// either side.
+func WaitExclusive(ctx context.Context, dev string, limit time.Duration) error {
+	busy := false
+	err := waitFor(ctx, limit, func() (bool, error) {
+		fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC, 0)
+		if busy = errors.Is(err, unix.EBUSY); busy {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("open %s: %w", dev, err)
+		}
+		unix.Close(fd)
+		return true, nil
+	})
+	if err != nil && busy && ctx.Err() == nil {
+		return fmt.Errorf("%s: %w", dev, ErrDeviceBusy)
+	}
+	return err
 }

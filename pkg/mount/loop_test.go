@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestLoopLifecycle(t *testing.T) {
@@ -342,5 +344,35 @@ func TestAttachLoopRejects(t *testing.T) {
 func TestIsBlockDeviceMissing(t *testing.T) {
 	if _, err := IsBlockDevice(filepath.Join(t.TempDir(), "gone")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("IsBlockDevice(missing): %v, want os.ErrNotExist", err)
+	}
+}
+
+func TestWaitExclusive(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "excl.img")
+	if err := CreateSparseFile(file, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := AttachLoop(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { DetachLoop(context.Background(), dev) })
+	if err := WaitExclusive(ctx, dev, time.Second); err != nil {
+		t.Fatalf("free device: %v", err)
+	}
+	fd, err := unix.Open(dev, unix.O_RDONLY|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitExclusive(ctx, dev, 100*time.Millisecond); !errors.Is(err, ErrDeviceBusy) {
+		t.Fatalf("held device: %v, want ErrDeviceBusy", err)
+	}
+	released := make(chan error, 1)
+	go func() { released <- WaitExclusive(ctx, dev, time.Minute) }()
+	unix.Close(fd)
+	if err := <-released; err != nil {
+		t.Fatalf("after release: %v", err)
 	}
 }
