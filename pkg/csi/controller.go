@@ -122,28 +122,34 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		ID: id, Name: req.GetName(), Access: access, FSType: fsType,
 		Parameters: req.GetParameters(), CreatedAt: time.Now().UTC(),
 	}
-	var src *snapshotRef
 	switch s := req.GetVolumeContentSource().GetType().(type) {
 	case nil:
 	case *csi.VolumeContentSource_Snapshot:
-		ref, err := d.findSnapshot(ctx, s.Snapshot.GetSnapshotId())
-		if err != nil {
-			return nil, err
-		}
-		src, v.SourceSnapshot = &ref, s.Snapshot.GetSnapshotId()
+		v.SourceSnapshot = s.Snapshot.GetSnapshotId()
 	case *csi.VolumeContentSource_Volume:
 		v.SourceVolume = s.Volume.GetVolumeId()
-		if _, err := d.loadReadyVolume(v.SourceVolume); err != nil {
-			return nil, err
-		}
 	default:
 		return nil, errInvalid("unsupported volume content source")
 	}
-
+	// A retry (the provisioner repeats the call every few seconds during a restore) is answered
+	// from the record, without asking TSM again.
 	if old, err := d.loadVolume(id); err == nil {
 		return d.existingVolume(ctx, old, v, req.GetCapacityRange())
 	} else if codeOf(err) != codes.NotFound {
 		return nil, err
+	}
+	var src *snapshotRef
+	if v.SourceSnapshot != "" {
+		ref, err := d.findSnapshot(ctx, v.SourceSnapshot)
+		if err != nil {
+			return nil, err
+		}
+		src = &ref
+	}
+	if v.SourceVolume != "" {
+		if _, err := d.loadReadyVolume(v.SourceVolume); err != nil {
+			return nil, err
+		}
 	}
 
 	var minSize int64

@@ -3,7 +3,6 @@ package csi
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -126,7 +125,7 @@ func (d *Driver) destroyVolume(ctx context.Context, id string) error {
 		}
 	}
 	for _, f := range []string{file, file + ".restore"} {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeIfExists(f); err != nil {
 			return err
 		}
 	}
