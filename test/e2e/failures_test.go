@@ -255,3 +255,45 @@ func TestDeleteDuringUpload(t *testing.T) {
 		t.Fatalf("second DeleteSnapshot: %v", err)
 	}
 }
+
+// TestRecoveryLeavesOtherDriversLinks: two drivers share /dev and the link prefix (as two
+// test instances on one machine do). A restart of one must not take the links of the other's
+// uploads for orphans, while it does remove its own orphans.
+func TestRecoveryLeavesOtherDriversLinks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A", "NODE-B")
+	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{})
+	b := startNode(t, srv, "node-b", "NODE-B", nodeOptions{})
+	vol, data := blockVolume(t, a, "vol-shared-dev", 16<<20)
+	srv.fault(t, "slow,cmd=backup,rate=2M,node=NODE-A")
+	first, err := a.createSnapshot("snap-shared-dev", vol.VolumeId, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.deleteSnapshotAtEnd(first.SnapshotId)
+	object := first.SnapshotId[strings.LastIndex(first.SnapshotId, ":")+1:]
+	eventually(t, "dsmc uploads", time.Minute, func() (bool, error) { return len(processesWith(object)) > 0, nil })
+
+	// An orphan of node B: a cut file that no upload owns.
+	orphanFile := filepath.Join(b.d.StateDir, "cuts", "sdeadbeefdeadbeef.img")
+	if err := os.WriteFile(orphanFile, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.d.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(orphanFile); !os.IsNotExist(err) {
+		t.Errorf("node B kept its orphaned cut: %v", err)
+	}
+	if _, err := os.Lstat(object); err != nil {
+		t.Fatalf("node B's recovery removed node A's link %s: %v", object, err)
+	}
+	srv.clearFaults(t)
+	snap := a.snapshotReady("snap-shared-dev", vol.VolumeId, nil)
+	restoreAndCompare(t, a, "restored-shared-dev", snap.SnapshotId, 16<<20, data)
+}
