@@ -167,18 +167,21 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		return nil, err
 	}
 
+	// Creation runs to its end even if the caller gives up, so that a retry finds a volume
+	// instead of starting a long clone again.
+	mctx := context.WithoutCancel(ctx)
 	switch {
 	case src != nil:
-		if err := d.startRestore(ctx, v, *src); err != nil {
+		if err := d.startRestore(mctx, v, *src); err != nil {
 			return nil, err
 		}
 		return d.awaitRestore(ctx, v)
 	case v.SourceVolume != "":
-		if err := d.makeVolume(ctx, v, func(file string) error { return d.cloneInto(ctx, v.SourceVolume, file) }, phaseReady); err != nil {
+		if err := d.makeVolume(mctx, v, func(file string) error { return d.cloneInto(mctx, v.SourceVolume, file) }, phaseReady); err != nil {
 			return nil, err
 		}
 	default:
-		if err := d.makeVolume(ctx, v, nil, phaseReady); err != nil {
+		if err := d.makeVolume(mctx, v, nil, phaseReady); err != nil {
 			return nil, err
 		}
 	}

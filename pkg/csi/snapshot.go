@@ -158,7 +158,10 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if err := d.snapshots.Put(key, s); err != nil {
 		return nil, err
 	}
-	s.Cut, s.CreatedAt, err = d.cut(ctx, v, d.cutFile(key), true)
+	// The cut runs to its end even if the caller gives up: a sparse copy of a large volume can
+	// outlast the snapshotter's deadline, and a retry that started the copy again would never
+	// finish. Retries meanwhile get ABORTED from the in-flight guard.
+	s.Cut, s.CreatedAt, err = d.cut(context.WithoutCancel(ctx), v, d.cutFile(key), true)
 	if err != nil {
 		if cerr := d.removeSnapshotLeftovers(context.WithoutCancel(ctx), s); cerr != nil {
 			klog.ErrorS(cerr, "Cleanup after a failed cut", "snapshotID", id)
