@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,8 +25,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	simBin = filepath.Join(dir, "dsmc")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	build := exec.Command(goTool, "build", "-o", simBin, ".")
+	build := exec.Command("go", "build", "-o", simBin, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the simulator:", err)
