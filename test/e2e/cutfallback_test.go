@@ -3,9 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
@@ -22,18 +20,11 @@ func TestCutFallbacks(t *testing.T) {
 	t.Run("live", func(t *testing.T) {
 		a := startNode(t, srv, "node-live", "NODE-A", nodeOptions{args: []string{"--cut-fallback=live"}})
 		vol, data := blockVolume(t, a, "vol-live", 16<<20)
-		srv.fault(t, "slow,cmd=backup,rate=2M,count=1")
-		first, err := a.createSnapshot("snap-live", vol.VolumeId, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.deleteSnapshotAtEnd(first.SnapshotId)
-		object := first.SnapshotId[strings.LastIndex(first.SnapshotId, ":")+1:]
-		eventually(t, "dsmc uploads", time.Minute, func() (bool, error) { return len(processesWith(object)) > 0, nil })
+		a.slowUpload(t, srv, "slow,cmd=backup,rate=2M,count=1", "snap-live", vol.VolumeId)
 		// Unused by pods, the volume would be deletable but for the upload reading it.
 		a.unpublish(vol.VolumeId, filepath.Join(a.dir, "target", vol.VolumeId))
 		a.unstage(vol.VolumeId, filepath.Join(a.dir, "staging", vol.VolumeId))
-		_, err = a.d.Controller().DeleteVolume(ctxT(t), &csi.DeleteVolumeRequest{VolumeId: vol.VolumeId})
+		_, err := a.d.Controller().DeleteVolume(ctxT(t), &csi.DeleteVolumeRequest{VolumeId: vol.VolumeId})
 		if codeOf(err) != codes.FailedPrecondition {
 			t.Fatalf("DeleteVolume during a live upload: %v, want FailedPrecondition", err)
 		}

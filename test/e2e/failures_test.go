@@ -29,6 +29,24 @@ func processesWith(s string) []string {
 	return pids
 }
 
+// objectOf is the TSM object a snapshot id names.
+func objectOf(snapshotID string) string { return snapshotID[strings.LastIndex(snapshotID, ":")+1:] }
+
+// slowUpload injects fault (a slow backup), starts snapshot name of volume volID, registers its
+// deletion at the end of the test and returns once dsmc is uploading it.
+func (n *node) slowUpload(t *testing.T, srv *server, fault, name, volID string) (*csi.Snapshot, string) {
+	t.Helper()
+	srv.fault(t, fault)
+	snap, err := n.createSnapshot(name, volID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.deleteSnapshotAtEnd(snap.SnapshotId)
+	object := objectOf(snap.SnapshotId)
+	eventually(t, "dsmc uploads", time.Minute, func() (bool, error) { return len(processesWith(object)) > 0, nil })
+	return snap, object
+}
+
 // killAndRestart kills the driver with SIGKILL while dsmc works on object, checks that dsmc
 // dies with it, lifts the injected faults and starts the driver again.
 func (n *node) killAndRestart(t *testing.T, srv *server, object string) {
@@ -79,7 +97,7 @@ func assertClean(t *testing.T, n *node, snapshotID string) {
 	if len(cuts) != 0 {
 		t.Errorf("cut files left: %v", cuts)
 	}
-	object := snapshotID[strings.LastIndex(snapshotID, ":")+1:]
+	object := objectOf(snapshotID)
 	if _, err := os.Lstat(object); !os.IsNotExist(err) {
 		t.Errorf("link %s left behind (%v)", object, err)
 	}
@@ -161,14 +179,7 @@ func TestKillDuringUpload(t *testing.T) {
 	srv := newServer(t, "NODE-A")
 	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{stateOnXFS: true})
 	vol, data := blockVolume(t, a, "vol-kill-upload", 32<<20)
-	srv.fault(t, "slow,cmd=backup,rate=4M")
-	first, err := a.createSnapshot("snap-kill-upload", vol.VolumeId, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.deleteSnapshotAtEnd(first.SnapshotId)
-	object := first.SnapshotId[strings.LastIndex(first.SnapshotId, ":")+1:]
-	eventually(t, "dsmc uploads", time.Minute, func() (bool, error) { return len(processesWith(object)) > 0, nil })
+	first, object := a.slowUpload(t, srv, "slow,cmd=backup,rate=4M", "snap-kill-upload", vol.VolumeId)
 
 	// The data changes after the cut; the snapshot must still hold the data of the cut.
 	writeAt(t, filepath.Join(a.dir, "target", vol.VolumeId), pattern("after the cut", 1<<20), 0)
@@ -208,7 +219,7 @@ func TestKillDuringRestore(t *testing.T) {
 	if codeOf(err) != codes.Aborted {
 		t.Fatalf("CreateVolume during the restore: %v, want Aborted", err)
 	}
-	object := snap.SnapshotId[strings.LastIndex(snap.SnapshotId, ":")+1:]
+	object := objectOf(snap.SnapshotId)
 	if n := len(processesWith(object)); n != 1 {
 		t.Fatalf("%d dsmc processes restore %s, want 1", n, object)
 	}
@@ -233,13 +244,7 @@ func TestDeleteDuringUpload(t *testing.T) {
 	srv := newServer(t, "NODE-A")
 	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{})
 	vol, _ := blockVolume(t, a, "vol-delete-upload", 32<<20)
-	srv.fault(t, "slow,cmd=backup,rate=1M")
-	snap, err := a.createSnapshot("snap-delete-upload", vol.VolumeId, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	object := snap.SnapshotId[strings.LastIndex(snap.SnapshotId, ":")+1:]
-	eventually(t, "dsmc uploads", time.Minute, func() (bool, error) { return len(processesWith(object)) > 0, nil })
+	snap, object := a.slowUpload(t, srv, "slow,cmd=backup,rate=1M", "snap-delete-upload", vol.VolumeId)
 	if _, err := a.d.Controller().DeleteSnapshot(ctxT(t), &csi.DeleteSnapshotRequest{SnapshotId: snap.SnapshotId}); err != nil {
 		t.Fatalf("DeleteSnapshot during the upload: %v", err)
 	}
@@ -267,14 +272,7 @@ func TestRecoveryLeavesOtherDriversLinks(t *testing.T) {
 	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{})
 	b := startNode(t, srv, "node-b", "NODE-B", nodeOptions{})
 	vol, data := blockVolume(t, a, "vol-shared-dev", 16<<20)
-	srv.fault(t, "slow,cmd=backup,rate=2M,node=NODE-A")
-	first, err := a.createSnapshot("snap-shared-dev", vol.VolumeId, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.deleteSnapshotAtEnd(first.SnapshotId)
-	object := first.SnapshotId[strings.LastIndex(first.SnapshotId, ":")+1:]
-	eventually(t, "dsmc uploads", time.Minute, func() (bool, error) { return len(processesWith(object)) > 0, nil })
+	_, object := a.slowUpload(t, srv, "slow,cmd=backup,rate=2M,node=NODE-A", "snap-shared-dev", vol.VolumeId)
 
 	// An orphan of node B: a cut file that no upload owns.
 	orphanFile := filepath.Join(b.d.StateDir, "cuts", "sdeadbeefdeadbeef.img")

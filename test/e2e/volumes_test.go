@@ -100,3 +100,42 @@ func TestListSnapshotsBadToken(t *testing.T) {
 		}
 	}
 }
+
+// TestCapacityLimits: GetCapacity reports the state directory's free space and the maximum
+// volume size; a volume over the maximum is OUT_OF_RANGE, one over the free space
+// RESOURCE_EXHAUSTED (the provisioner then tries another node), and neither leaves a file.
+func TestCapacityLimits(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	a := startNode(t, newServer(t, "NODE-A"), "node-a", "NODE-A", nodeOptions{args: []string{"--max-volume-size=1Ti"}})
+	capResp, err := a.d.Controller().GetCapacity(ctxT(t), &csi.GetCapacityRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := capResp.AvailableCapacity
+	if free <= 0 || capResp.GetMaximumVolumeSize().GetValue() != min(int64(1)<<40, free) {
+		t.Fatalf("GetCapacity = %v", capResp)
+	}
+	if free >= 1<<40 {
+		t.Skipf("%d bytes free: a volume over the free space would also be over the 1 TiB maximum", free)
+	}
+	for _, tc := range []struct {
+		size int64
+		code codes.Code
+	}{
+		{2 << 40, codes.OutOfRange},
+		{(free/4096 + 1) * 4096, codes.ResourceExhausted},
+	} {
+		_, err := a.d.Controller().CreateVolume(ctxT(t), &csi.CreateVolumeRequest{
+			Name: "too-big", CapacityRange: &csi.CapacityRange{RequiredBytes: tc.size},
+			VolumeCapabilities: []*csi.VolumeCapability{capability(true, "")},
+		})
+		if codeOf(err) != tc.code {
+			t.Errorf("CreateVolume of %d bytes: %v, want %v", tc.size, err, tc.code)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(a.d.StateDir, "volumes", "*")); len(left) != 0 {
+		t.Fatalf("refused volumes left files: %v", left)
+	}
+}
