@@ -36,12 +36,19 @@ var abandonedFreezeResolved func()
 // abandoned call never leaves it frozen. Until then the filesystem cannot be
 // unmounted (busy).
 func Freeze(ctx context.Context, mountPath string) error {
+	_, err := freeze(ctx, mountPath)
+	return err
+}
+
+// freeze is Freeze that also tells whether this call froze the filesystem (false when it was
+// frozen already, by someone who will thaw it).
+func freeze(ctx context.Context, mountPath string) (bool, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("freeze %s: %w", mountPath, err)
+		return false, fmt.Errorf("freeze %s: %w", mountPath, context.Cause(ctx))
 	}
 	f, err := openMountRoot(mountPath)
 	if err != nil {
-		return fmt.Errorf("freeze: %w", err)
+		return false, fmt.Errorf("freeze: %w", err)
 	}
 	type result struct {
 		froze bool // false when it was frozen already
@@ -61,10 +68,10 @@ func Freeze(ctx context.Context, mountPath string) error {
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return fmt.Errorf("freeze %s: %w", mountPath, r.err)
+			return false, fmt.Errorf("freeze %s: %w", mountPath, r.err)
 		}
 		klog.InfoS("Froze filesystem", "mountPath", mountPath, "alreadyFrozen", !r.froze)
-		return nil
+		return r.froze, nil
 	case <-ctx.Done():
 		hook := abandonedFreezeResolved
 		go func() {
@@ -75,7 +82,7 @@ func Freeze(ctx context.Context, mountPath string) error {
 				hook()
 			}
 		}()
-		return fmt.Errorf("freeze %s: %w", mountPath, ctx.Err())
+		return false, fmt.Errorf("freeze %s: %w", mountPath, context.Cause(ctx))
 	}
 }
 
