@@ -273,13 +273,15 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 		return nil, errAborted("an operation on volume %s is in progress", id)
 	}
 	defer release()
-	v, err := d.loadVolume(id)
+	_, err = d.loadVolume(id)
 	if codeOf(err) == codes.NotFound {
 		return &csi.DeleteVolumeResponse{}, d.destroyVolume(ctx, id)
 	} else if err != nil {
 		return nil, err
 	}
-	if v.StagingPath != "" || len(v.Targets) > 0 {
+	if inUse, err := d.inUseOnNode(id); err != nil {
+		return nil, err
+	} else if inUse {
 		return nil, errPrecondition("volume %s is still staged or published on this node", id)
 	}
 	if s := d.liveUploadOf(id); s != "" {

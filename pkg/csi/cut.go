@@ -25,23 +25,25 @@ const (
 // applies; allowLive lets the caller accept "no cut, use the live device" (cutLive, dst not made).
 func (d *Driver) cut(ctx context.Context, v *volumeRecord, dst string, allowLive bool) (string, time.Time, error) {
 	src := d.backingFile(v.ID)
-	if v.StagingPath != "" && v.Access == "mount" {
-		if mounted, err := d.mounter.IsMountPoint(v.StagingPath); err == nil && mounted {
-			if err := mount.Freeze(ctx, v.StagingPath); err != nil {
-				return "", time.Time{}, wrap(err, "freeze %s", v.StagingPath)
-			}
-			defer func() {
-				if err := mount.Thaw(context.WithoutCancel(ctx), v.StagingPath); err != nil {
-					klog.ErrorS(err, "Thaw failed", "volumeID", v.ID, "path", v.StagingPath)
-				}
-			}()
+	staged, err := d.stagedAt(v.ID)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if staged != "" {
+		if err := mount.Freeze(ctx, staged); err != nil {
+			return "", time.Time{}, wrap(err, "freeze %s", staged)
 		}
+		defer func() {
+			if err := mount.Thaw(context.WithoutCancel(ctx), staged); err != nil {
+				klog.ErrorS(err, "Thaw failed", "volumeID", v.ID, "path", staged)
+			}
+		}()
 	}
 	if err := d.flushDevice(v.ID); err != nil {
 		return "", time.Time{}, err
 	}
 	at := time.Now().UTC()
-	err := mount.Reflink(src, dst)
+	err = mount.Reflink(src, dst)
 	if err == nil {
 		return cutReflink, at, nil
 	}

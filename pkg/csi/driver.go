@@ -67,6 +67,9 @@ type Driver struct {
 	cutDir    string // point-in-time cuts waiting for upload
 	fileDir   string // file-mode hardlinks (the TSM object names of file backups)
 
+	// nodes holds what the node service staged and published; written by node.go only.
+	nodes *state.Dir
+
 	inflight  *inFlight
 	slots     chan struct{} // one token per dsmc process allowed at once
 	longSlots chan struct{} // tokens for uploads and restores: all slots but one
@@ -158,6 +161,9 @@ func NewDriver(ctx context.Context, opts Options, client *tsm.Client, mounter *m
 		return nil, err
 	}
 	if d.snapshots, err = state.OpenDir(filepath.Join(opts.StateDir, "records", "snapshots")); err != nil {
+		return nil, err
+	}
+	if d.nodes, err = state.OpenDir(filepath.Join(opts.StateDir, "records", "node")); err != nil {
 		return nil, err
 	}
 	if err := d.recover(ctx); err != nil {

@@ -119,6 +119,8 @@ func codeOf(err error) codes.Code {
 		return codes.AlreadyExists
 	case errors.Is(err, mount.ErrInvalidName), errors.Is(err, mount.ErrUnsupportedFS):
 		return codes.InvalidArgument
+	case errors.Is(err, mount.ErrUnsafePath), errors.Is(err, mount.ErrInvalidMountFlag):
+		return codes.InvalidArgument
 	}
 	return codes.Internal
 }
