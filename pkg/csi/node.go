@@ -140,7 +140,8 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	prev := r.clone()
 	if r.StagingPath == "" {
 		// Recorded before anything is made, so that whatever a crash leaves behind is on record.
-		r.StagingPath, r.StagingCreated, r.Access, r.FSType, r.Device = staging, !exists(staging), v.Access, fsType, dev
+		// Nothing is made at the staging path of a block volume.
+		r.StagingPath, r.StagingCreated, r.Access, r.FSType, r.Device = staging, v.Access == "mount" && !exists(staging), v.Access, fsType, dev
 		if err := d.saveNode(r); err != nil {
 			return nil, err
 		}

@@ -51,11 +51,23 @@ func CheckPath(p string, forbidden ...string) error {
 			break
 		}
 	}
+	// The file system p would be made in: that of p's parent, not of p itself, which may be a
+	// mount point already.
+	holder := ancestors[0]
+	if existing == p && len(ancestors) > 1 {
+		holder = ancestors[1]
+	}
+	backing := loopBackingOf(holder.Dev)
 	for _, f := range forbidden {
 		if f == "" {
 			continue
 		}
 		f = filepath.Clean(f)
+		if backing != "" && (within(backing, f) || withinReal(backing, f)) {
+			// Inside a volume's (or a cut's) own file system: mounting there would show one
+			// volume inside another.
+			return unsafePath(p, "lies inside a file system on %s, which the driver keeps for itself", backing)
+		}
 		if within(p, f) {
 			return unsafePath(p, "lies inside %s, which the driver keeps for itself", f)
 		}
@@ -89,6 +101,29 @@ func CheckPath(p string, forbidden ...string) error {
 		}
 	}
 	return nil
+}
+
+// loopBackingOf returns the backing file of the loop device dev, "" for anything else.
+func loopBackingOf(dev uint64) string {
+	name, err := blockDeviceName(dev)
+	if err != nil {
+		return ""
+	}
+	if _, ok := loopNumber(name); !ok {
+		return ""
+	}
+	b, err := readBackingFile(name)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(b, deletedSuffix)
+}
+
+// withinReal is within after resolving the symlinks of dir (the kernel reports backing files
+// by their real path).
+func withinReal(p, dir string) bool {
+	real, err := filepath.EvalSymlinks(dir)
+	return err == nil && within(p, real)
 }
 
 // checkLexical is the part of CheckPath that needs no file system.

@@ -211,3 +211,20 @@ func TestMountOfAndUnmountDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPathInsideVolume: a path inside a file system whose loop device is backed by a file
+// in a forbidden directory (a volume) is refused; the mount point itself is not.
+func TestCheckPathInsideVolume(t *testing.T) {
+	requireRoot(t)
+	file, _, mnt := scratchFS(t, "ext4", 64*mib)
+	state := filepath.Dir(file)
+	if err := CheckPath(filepath.Join(mnt, "sub"), state); !errors.Is(err, ErrUnsafePath) {
+		t.Errorf("CheckPath inside a volume's file system: %v", err)
+	}
+	if err := CheckPath(mnt, state); err != nil {
+		t.Errorf("CheckPath of the mount point itself: %v", err)
+	}
+	if err := CheckPath(filepath.Join(mnt, "sub"), t.TempDir()); err != nil {
+		t.Errorf("CheckPath inside a file system not backed by a forbidden file: %v", err)
+	}
+}

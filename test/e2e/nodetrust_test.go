@@ -342,6 +342,7 @@ func TestNodePathsRefused(t *testing.T) {
 		{"symlink", link},
 		{"through a symlink", filepath.Join(link, "target")},
 		{"inside the state directory", filepath.Join(a.d.StateDir, "volumes", "target")},
+		{"inside a volume's file system", filepath.Join(staging, "target")},
 	} {
 		t.Run("publish "+tc.name, func(t *testing.T) {
 			a := a.in(t)
