@@ -365,9 +365,9 @@ func TestNodePathsRefused(t *testing.T) {
 	wantCode(t, "NodePublishVolume with a symlinked staging path", err, codes.InvalidArgument)
 }
 
-// TestVolumeStatsOnlyOfItsPaths: NodeGetVolumeStats of a known volume answers only for the
-// paths it is staged or published at; any other path is NOT_FOUND rather than the statistics of
-// whatever file system holds that path.
+// TestVolumeStatsOnlyOfItsPaths: NodeGetVolumeStats and NodeExpandVolume of a known volume
+// answer only for the paths it is staged or published at; any other path is NOT_FOUND rather
+// than the statistics (or the growth) of whatever file system holds that path.
 func TestVolumeStatsOnlyOfItsPaths(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -383,6 +383,12 @@ func TestVolumeStatsOnlyOfItsPaths(t *testing.T) {
 	for _, p := range []string{"/", foreign, a.dir, otherTarget} {
 		_, err := a.d.Node().NodeGetVolumeStats(ctxT(t), &csi.NodeGetVolumeStatsRequest{VolumeId: vol.VolumeId, VolumePath: p})
 		wantCode(t, "NodeGetVolumeStats at "+p, err, codes.NotFound)
+		// Growing acts on the file system at the path (xfs_growfs): only the volume's own will do.
+		_, err = a.d.Node().NodeExpandVolume(ctxT(t), &csi.NodeExpandVolumeRequest{VolumeId: vol.VolumeId, VolumePath: p})
+		wantCode(t, "NodeExpandVolume at "+p, err, codes.NotFound)
+	}
+	if _, err := a.d.Node().NodeExpandVolume(ctxT(t), &csi.NodeExpandVolumeRequest{VolumeId: vol.VolumeId, VolumePath: target}); err != nil {
+		t.Fatalf("NodeExpandVolume at the volume's target: %v", err)
 	}
 	resp, err := a.d.Node().NodeGetVolumeStats(ctxT(t), &csi.NodeGetVolumeStatsRequest{VolumeId: vol.VolumeId, VolumePath: target})
 	if err != nil {
