@@ -10,7 +10,12 @@
 //   - filesystems and mounts on top of k8s.io/mount-utils: safe format and
 //     mount, bind mounts, unmount, online resize (mounter.go, execmounter.go,
 //     mountinfo.go, paths.go);
-//   - filesystem freeze/thaw for crash-consistent snapshot cuts (freeze.go);
+//   - paths from requests resolved without following symlinks, what is
+//     mounted where by device number, and mount flag validation (safepath.go,
+//     flags.go);
+//   - filesystem freeze/thaw for crash-consistent snapshot cuts, bounded in
+//     time, and the thaw of a freeze a dead process left (freeze.go,
+//     freezedo.go);
 //   - statfs based usage statistics (stats.go).
 //
 // Every external command runs under a context with a deadline (exec.go), so
