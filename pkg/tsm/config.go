@@ -17,16 +17,23 @@ type Config struct {
 	Binary string
 	// ServerName selects a dsm.sys stanza (-servername=).
 	ServerName string
-	// OptFile is an alternative dsm.opt (-optfile=).
+	// OptFile is the site's options file (dsm.opt); "" means the one dsmc
+	// would read: $DSM_CONFIG, else $DSM_DIR/dsm.opt, else the installation
+	// directory's. dsmc is never given it directly: every run gets
+	// -optfile=<a copy with the driver's formats> (see DriverOptions).
 	OptFile string
+	// WorkDir holds the driver's options files; "" means os.TempDir().
+	WorkDir string
 	// AsNodeName stores and reads objects as this proxy target node
 	// (-asnodename=); "" uses the node's own name.
 	AsNodeName string
 	// FromNode reads another node's objects (-fromnode=) for restores and
 	// queries; dsmc refuses it together with AsNodeName.
 	FromNode string
-	// Compression is "" (leave it to dsm.sys and the server), "yes" or "no";
-	// it is passed to backups only because it means nothing elsewhere.
+	// Compression is "" (leave it to dsm.sys and the server), "yes" or "no".
+	// selective gets -compression=; backup image takes COMPRESSION from the
+	// dsm.sys stanza only (IBM), so an image backup whose stanza disagrees
+	// is refused (KindInvalid) instead of being sent otherwise.
 	Compression string
 	// PasswordFile, when set, is read at every run and its first line is
 	// fed on stdin to dsmc's login prompts. With PASSWORDACCESS GENERATE it

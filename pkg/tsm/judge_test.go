@@ -68,7 +68,7 @@ func TestJudge(t *testing.T) {
 		{"backup rc12 even with counters", classBackup, 12, st(CounterBackedUp, 1), nil, nil, KindFailed},
 		{"backup rc12 sending failed", classBackup, 12, st(CounterInspected, 1), nil, msgs("ANS1228E", "ANS1063E"), KindFailed},
 		{"backup rc12 connection", classBackup, 12, st(), nil, msgs("ANS1017E"), KindConnection},
-		{"backup rc12 password prompt impossible", classBackup, 12, st(), nil, msgs("ANS2050E", "ANS2050E", "ANS1029E"), KindAuth},
+		{"backup rc12 password prompt impossible", classBackup, 12, st(), nil, msgs("ANS2050E", "ANS2050E", "ANS1029E"), KindNoPassword},
 		{"backup rc12 server full then session lost", classBackup, 12, st(), nil, msgs("ANS1311E", "ANS1029E"), KindNoSpace},
 		{"backup rc12 no-match is not not-found for a backup", classBackup, 12, st(), nil, msgs("ANS1345E"), KindFailed},
 		{"backup rc0 but error message", classBackup, 0, st(CounterBackedUp, 1), nil, msgs("ANS1029E"), KindConnection},

@@ -109,7 +109,7 @@ func TestClassifyPrecedence(t *testing.T) {
 		{"none", nil, KindUnknown},
 		{"unlisted error", m("ANS1228E"), KindUnknown},
 		{"auth alone", m("ANS1025E"), KindAuth},
-		{"ANS2050E is followed by ANS1029E: auth beats connection", m("ANS2050E", "ANS2050E", "ANS1029E"), KindAuth},
+		{"ANS2050E is followed by ANS1029E: no stored password beats connection", m("ANS2050E", "ANS2050E", "ANS1029E"), KindNoPassword},
 		{"invalid password then session failure", m("ANS1051I", "ANS1017E"), KindAuth},
 		{"connection before auth in the output still auth", m("ANS1017E", "ANS1051I"), KindAuth},
 		{"restart pending beats connection", m("ANS1330S", "ANS1029E"), KindRestartPending},
