@@ -46,6 +46,8 @@ var catalog = map[string]message{
 	"ANS1813E": {en: "Image Backup processing of '%s' finished with failures."},
 	"ANS1814E": {en: "Image Restore processing of '%s' finished with failures."},
 	"ANS1034E": {en: "The operation was cancelled by the user."},
+	"ANS1351E": {en: "Session rejected: All server sessions are currently in use"},
+	"ANS0326E": {en: "This node has exceeded its maximum number of mount points."},
 	"ANS1598E": {en: "-deltype=all is used to delete an entire directory tree. You must specify a fully wildcard directory."},
 	"ANS1115W": {en: "File '%s' excluded by Include/Exclude list"},
 	"ANS1081E": {en: "Invalid search file specification '%s' entered", verified: true},

@@ -69,6 +69,18 @@ func (c *client) connect() error {
 		c.msg("ANS1025E")
 		return errStop
 	}
+	if c.firstFiring(faultBusy, nil) != nil {
+		// The server refuses the session while all its sessions are in use
+		// (MAXSESSIONS); id and wording assumed, see the README table.
+		c.msg("ANS1351E")
+		return errStop
+	}
+	if c.firstFiring(faultMountPoints, nil) != nil {
+		// The node (or the -asnodename target, whose MAXNUMMP applies to
+		// every agent) has no mount point free; id and wording assumed.
+		c.msg("ANS0326E")
+		return errStop
+	}
 	rec, err := c.nodeRecord(c.node, true)
 	if err != nil {
 		c.diag("%v", err)
