@@ -179,12 +179,14 @@ func (c *Client) driverOptFile() (string, error) {
 	return path, nil
 }
 
-// imageCompression returns the COMPRESSION value that `backup image` will
+// ImageCompression returns the COMPRESSION value that `backup image` will
 // use and where it comes from. IBM, Compression option: "The backup image
 // command uses the compression option value specified in the dsm.sys file"
 // (https://www.ibm.com/support/knowledgecenter/SSEQVQ_8.1.2/client/r_opt_compression.html);
 // on Linux the option belongs in a dsm.sys server stanza, so neither
 // -compression nor the driver's options file can change it.
+func (c *Client) ImageCompression() (value, where string) { return c.imageCompression() }
+
 func (c *Client) imageCompression() (value, where string) {
 	dir := c.getenv("DSM_DIR")
 	if dir == "" {
