@@ -78,11 +78,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (ok bool, err error) {
 	if cfg.LinkDir == "" || cfg.ScratchDir == "" {
 		return false, errors.New("fieldkit: LinkDir and ScratchDir are required")
 	}
-	if cfg.TSM.WorkDir == "" {
-		k.cfg.TSM.WorkDir = cfg.ScratchDir
-	}
-	k.client = tsm.NewClient(k.cfg.TSM, cfg.Runner)
 	k.id = randomID()
+	// The client writes its options file (the site's options plus the
+	// driver's formats, the same text the driver uses) into a directory of
+	// the kit's, removed at the end.
+	work := filepath.Join(cfg.ScratchDir, "tsm-check-"+k.id+"-options")
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return false, err
+	}
+	k.onCleanup(func() error { return os.RemoveAll(work) })
+	k.cfg.TSM.WorkDir = work
+	k.client = tsm.NewClient(k.cfg.TSM, cfg.Runner)
 	defer func() {
 		k.cleanup()
 		ok = k.print(out) && err == nil
