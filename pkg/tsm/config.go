@@ -40,6 +40,10 @@ type Config struct {
 	// is not needed. The password never appears on argv or in the
 	// environment, logs or errors.
 	PasswordFile string
+	// ClockSkew is how far the server's clock may run behind this node's:
+	// Verify accepts a version stored up to this long before notBefore.
+	// 0 allows only for the second resolution of the printed times.
+	ClockSkew time.Duration
 	// Timeout bounds every run unless the context has an earlier deadline;
 	// 0 means no bound beyond the context's.
 	Timeout time.Duration

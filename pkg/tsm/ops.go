@@ -84,6 +84,8 @@ func describeVersions(l *Listing) string {
 // backup times to the second, so notBefore is truncated to the second;
 // sizes printed with a unit ("64.00 MB") are rounded by dsmc to two
 // decimals, so a difference within that rounding (0.5 %) is accepted,
+// Config.ClockSkew widens the time window when the server's clock (which
+// stamps the version) runs behind this node's;
 // a size printed in bytes must match exactly. Inactive versions (older
 // uploads) do not matter. Any other finding is a KindUnverified error
 // naming what was missing or wrong.
@@ -119,7 +121,7 @@ func (c *Client) Verify(ctx context.Context, mode Mode, object string, size int6
 	if !sizeMatches(o.Size, size) {
 		return fail("the active version has %d bytes, expected %d", o.Size, size)
 	}
-	if o.BackupTime.Before(notBefore.Truncate(time.Second)) {
+	if o.BackupTime.Before(notBefore.Add(-c.cfg.ClockSkew).Truncate(time.Second)) {
 		return fail("the active version was stored at %s, before this upload started at %s",
 			o.BackupTime.Format(time.DateTime), notBefore.In(o.BackupTime.Location()).Format(time.DateTime))
 	}

@@ -140,6 +140,11 @@ func TestSimVerify(t *testing.T) {
 			}
 		})
 	}
+	// A server clock running behind is allowed for when configured.
+	skewed := NewClient(Config{Binary: srv.bin, ClockSkew: 10 * time.Second, Timeout: time.Minute}, srv.runner("TSMTEST-NODE1"))
+	if err := skewed.Verify(ctx, ModeFile, alias, size, start.Add(3*time.Second)); err != nil {
+		t.Errorf("with ClockSkew: %v", err)
+	}
 	// Only inactive versions left: not verified either.
 	if _, err := c.Delete(ctx, ModeFile, alias); err != nil {
 		t.Fatal(err)
