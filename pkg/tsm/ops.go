@@ -81,14 +81,13 @@ func describeVersions(l *Listing) string {
 
 // Verify proves an upload: the server must list, for exactly object, one
 // active version of size bytes stored at or after notBefore. dsmc prints
-// backup times to the second, so notBefore is truncated to the second;
-// sizes printed with a unit ("64.00 MB") are rounded by dsmc to two
-// decimals, so a difference within that rounding (0.5 %) is accepted,
-// Config.ClockSkew widens the time window when the server's clock (which
-// stamps the version) runs behind this node's;
-// a size printed in bytes must match exactly. Inactive versions (older
-// uploads) do not matter. Any other finding is a KindUnverified error
-// naming what was missing or wrong.
+// backup times to the second, so notBefore is truncated to the second, and
+// Config.ClockSkew widens the window when the server's clock (which stamps
+// the version) runs behind this node's. Sizes printed with a unit
+// ("64.00 MB") are rounded by dsmc to two decimals, so a difference within
+// that rounding (0.5 %) is accepted; a size printed in bytes must match
+// exactly. Inactive versions (older uploads) do not matter. Any other
+// finding is a KindUnverified error naming what was missing or wrong.
 func (c *Client) Verify(ctx context.Context, mode Mode, object string, size int64, notBefore time.Time) error {
 	if err := firstErr(checkMode(mode), checkName("object", object, false)); err != nil {
 		return &Error{Op: "verify", RC: -1, Kind: KindInvalid, Detail: err.Error()}
