@@ -91,6 +91,9 @@ func atoiDef(s string, def int) int {
 func (c *client) setupFormats() {
 	c.german = isGerman(localeOf(c.getenv, "LC_MESSAGES"))
 	germanNum := isGerman(localeOf(c.getenv, "LC_NUMERIC"))
+	if c.cfg != nil && c.cfg.languageGerman() {
+		c.german, germanNum = true, true
+	}
 	germanTime := isGerman(localeOf(c.getenv, "LC_TIME"))
 	pick := func(name string) int {
 		if c.cl != nil {
@@ -98,13 +101,15 @@ func (c *client) setupFormats() {
 				return atoiDef(v, 0)
 			}
 		}
-		if c.stanza != nil {
-			if v, ok := c.stanza.opts[name]; ok {
+		// IBM places these options in the client user options file
+		// (dsm.opt), so it comes before a dsm.sys stanza.
+		if c.cfg != nil {
+			if v, ok := c.cfg.opt[name]; ok {
 				return atoiDef(v, 0)
 			}
 		}
-		if c.cfg != nil {
-			if v, ok := c.cfg.opt[name]; ok {
+		if c.stanza != nil {
+			if v, ok := c.stanza.opts[name]; ok {
 				return atoiDef(v, 0)
 			}
 		}
@@ -124,7 +129,6 @@ func (c *client) run(argv []string) int {
 		cl = &cmdLine{}
 	}
 	c.cl = cl
-	c.quiet = cl.flag("quiet")
 	optfile, _ := cl.opt("optfile")
 	cfg, err := loadConfig(c.getenv, optfile)
 	if err != nil {
@@ -133,6 +137,7 @@ func (c *client) run(argv []string) int {
 		return c.rc()
 	}
 	c.cfg = cfg
+	c.quiet = c.quietFromOptions()
 	servername, _ := cl.opt("servername")
 	st, known := cfg.stanzaFor(servername)
 	c.stanza = st
@@ -149,6 +154,9 @@ func (c *client) run(argv []string) int {
 	if !known {
 		c.printf("\n")
 		c.msg("ANS1217E")
+		return c.rc()
+	}
+	if !c.strictOptionCheck() {
 		return c.rc()
 	}
 	if cl.def != nil && !cl.def.implemented {

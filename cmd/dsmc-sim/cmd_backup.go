@@ -20,6 +20,12 @@ func (c *client) backupImage() error {
 	for _, spec := range c.cl.args {
 		name := absName(spec)
 		t.inspected++
+		if c.cfg.excluded(name, true) {
+			// EXCLUDE.IMAGE skips the volume with a warning only (id assumed,
+			// see excludeFile).
+			c.msg("ANS1115W", name)
+			continue
+		}
 		obj, f, ok := c.openImageSource(name)
 		if !ok {
 			t.failed++
@@ -74,7 +80,7 @@ func (c *client) openImageSource(name string) (*store.Object, *os.File, bool) {
 	}
 	obj := &store.Object{
 		Node: c.owner, Type: store.TypeImage, Name: name, Filespace: name, FSType: "RAW",
-		Size: size, Compressed: c.compression(), MgmtClass: "DEFAULT", BackupTime: time.Now(), Owner: c.user,
+		Size: size, Compressed: c.imageCompression(), MgmtClass: "DEFAULT", BackupTime: time.Now(), Owner: c.user,
 	}
 	return obj, f, true
 }
@@ -109,6 +115,10 @@ func (c *client) selective() error {
 		}
 		for _, name := range files {
 			t.inspected++
+			if c.cfg.excluded(name, false) {
+				c.excludeFile(name, &t)
+				continue
+			}
 			x, obj, ok := c.backupFile(name)
 			if !ok {
 				t.failed++
@@ -142,6 +152,22 @@ func (c *client) selective() error {
 	c.printf("\n")
 	c.printBackupStats(t)
 	return nil
+}
+
+// excludeFile is what a selective backup does with a file an include-exclude
+// rule (dsm.sys, dsm.opt or the server's client option set) excludes: a
+// warning, nothing stored, and the parent directory still processed and
+// counted as backed up — a directory is an object of its own, and IBM notes
+// that a file backup includes its parent directories (the Cinder driver's
+// comment, docs/dsmc.md §0). The message id ANS1115W and its wording are
+// from memory of real clients, not from an IBM page (unverified).
+func (c *client) excludeFile(name string, t *backupTotals) {
+	c.msg("ANS1115W", name)
+	t.inspected++
+	t.backedUp++
+	if !c.quiet {
+		c.printf("Directory-->%14s %s [Sent]\n", c.fm.count(0), filepath.Dir(name))
+	}
 }
 
 func (c *client) backupFile(name string) (xfer, *store.Object, bool) {

@@ -1,12 +1,23 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/tsm-csi/tsm-csi-sidecar/cmd/dsmc-sim/internal/store"
 )
 
 // deleteBackup implements "delete backup": the selected versions (-deltype
 // active by default) disappear at once, as the server marks them for immediate
 // expiration. The node needs BACKDELETE authority.
+//
+// Deleting the active version promotes the newest inactive one: IBM API,
+// "Deleting objects from the server"
+// (https://www.ibm.com/docs/en/SSEQVQ_8.1.19/api/c_obj_del_srv.html): "If you
+// delete an active version of an object, the first inactive version becomes
+// active." -deltype=inactive removes only inactive versions and -deltype=all
+// needs a fully wildcarded directory (ANS1598E,
+// https://www.ibm.com/support/knowledgecenter/SSGSG7_7.1.2/com.ibm.itsm.msgs.client.doc/msg-ANS1598E.html),
+// so removing every version of one name takes inactive, then active.
 func (c *client) deleteBackup() error {
 	objtype, _ := c.cl.opt("objtype")
 	typ := store.TypeFile
@@ -25,6 +36,14 @@ func (c *client) deleteBackup() error {
 	if rec == nil || !rec.BackDelete {
 		c.msg("ANS1126E")
 		return errStop
+	}
+	if deltype == "all" {
+		for _, raw := range c.cl.args {
+			if !strings.HasSuffix(raw, "/*") {
+				c.msg("ANS1598E")
+				return errStop
+			}
+		}
 	}
 	subdir := c.cl.yes("subdir", false)
 	type sel struct {
@@ -81,6 +100,11 @@ func (c *client) deleteBackup() error {
 		}
 		deleted = int64(len(drop))
 		gone = st.Remove(drop)
+		for _, o := range drop {
+			if o.Active {
+				st.Promote(o.Node, o.Type, o.Name)
+			}
+		}
 		return nil
 	})
 	if err != nil {

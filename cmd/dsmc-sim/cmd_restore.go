@@ -146,7 +146,41 @@ func (c *client) openImageDestination(dst string, obj *store.Object, toFile bool
 		c.msg("ANS1814E", obj.Name)
 		return nil, nil, errStop
 	}
-	return f, blockio.NewBlockSink(f), nil
+	// IBM, "Restore an image to file" (Storage Protect backup-archive client,
+	// https://www.ibm.com/docs/en/storage-protect/8.2.2?topic=data-restore-image-file):
+	// "when the data is restored, it skips the first sector to preserve the
+	// original logical volume control block of the destination volume"; only
+	// -imagetofile restores the entire contents. The page is tagged for Linux,
+	// so a restore onto any block device keeps the destination's sector 0.
+	return f, skipFirstSector{blockio.NewBlockSink(f)}, nil
+}
+
+// firstSector is what an image restore onto a device leaves alone.
+const firstSector = 512
+
+// skipFirstSector drops every write and zeroing below firstSector.
+type skipFirstSector struct{ blockio.Sink }
+
+func (s skipFirstSector) WriteAt(p []byte, off int64) error {
+	if off < firstSector {
+		cut := min(int64(len(p)), firstSector-off)
+		p, off = p[cut:], off+cut
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	return s.Sink.WriteAt(p, off)
+}
+
+func (s skipFirstSector) Zero(off, n int64) error {
+	if off < firstSector {
+		cut := min(n, firstSector-off)
+		off, n = off+cut, n-cut
+	}
+	if n <= 0 {
+		return nil
+	}
+	return s.Sink.Zero(off, n)
 }
 
 // restoreFiles implements "restore <spec> [<destination>]" for file backups.

@@ -21,6 +21,7 @@ type dsmConfig struct {
 	defaultServer string
 	stanzas       []*stanza
 	opt           map[string]string // dsm.opt, lower-case keys
+	excludes      []excludeRule     // EXCLUDE / EXCLUDE.IMAGE of dsm.sys, dsm.opt and the server
 }
 
 // readOptionLines parses "KEY value" lines; '*' and '#' start comments.
@@ -62,7 +63,9 @@ func loadConfig(getenv func(string) string, optfile string) (*dsmConfig, error) 
 			case k == "defaultserver" && cur == nil:
 				cfg.defaultServer = v
 			case cur != nil:
+				k = canonicalOptKey(k)
 				cur.opts[k] = v
+				cfg.addSiteOption(k, v)
 			}
 		})
 		cfg.sysExists = err == nil
@@ -76,11 +79,16 @@ func loadConfig(getenv func(string) string, optfile string) (*dsmConfig, error) 
 		optfile = filepath.Join(dir, "dsm.opt")
 	}
 	if optfile != "" {
-		err := readOptionLines(optfile, func(k, v string) { cfg.opt[k] = v })
+		err := readOptionLines(optfile, func(k, v string) {
+			k = canonicalOptKey(k)
+			cfg.opt[k] = v
+			cfg.addSiteOption(k, v)
+		})
 		if err != nil && explicit {
 			return nil, err
 		}
 	}
+	cfg.loadServerOptionSet(getenv("DSMSIM_ROOT"))
 	return cfg, nil
 }
 

@@ -22,6 +22,8 @@ const (
 	faultHang        = "hang"
 	faultCrash       = "crash"
 	faultRestartable = "restartable"
+	faultBusy        = "busy"
+	faultMountPoints = "mountpoints"
 )
 
 var faultAliases = map[string]string{
@@ -30,6 +32,7 @@ var faultAliases = map[string]string{
 	"nospace": faultNoSpace, "outofspace": faultNoSpace, "out-of-space": faultNoSpace,
 	"slow": faultSlow, "hang": faultHang, "crash": faultCrash,
 	"restartable": faultRestartable, "pendingrestore": faultRestartable,
+	"busy": faultBusy, "sessions": faultBusy, "mountpoints": faultMountPoints, "nummp": faultMountPoints,
 }
 
 // fault is one injected failure, written as "kind[,key=value...]".

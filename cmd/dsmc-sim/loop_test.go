@@ -114,11 +114,26 @@ func TestImageRoundTripOnLoopDevices(t *testing.T) {
 	if v := statValue(r.stdout, "Total number of objects restored:"); v != "1" {
 		t.Fatalf("restored %q\n%s", v, r)
 	}
-	if !bytes.Equal(readDev(t, src, 0, size), readDev(t, dst, 0, size)) {
-		t.Fatal("destination differs from the source image")
+	// Restored onto a device, the first sector is the destination's own
+	// (IBM "Restore an image to file"); everything after it is the image's.
+	if !bytes.Equal(readDev(t, dst, 0, 512), garbage[:512]) {
+		t.Fatal("restore onto a device overwrote the destination's first sector")
+	}
+	if !bytes.Equal(readDev(t, src, 512, size-512), readDev(t, dst, 512, size-512)) {
+		t.Fatal("destination differs from the source image after the first sector")
 	}
 	if !bytes.Equal(readDev(t, dst, size, 1<<20), garbage) {
 		t.Fatal("restore touched the destination beyond the image size")
+	}
+	// -imagetofile restores everything, sector 0 included.
+	file := filepath.Join(t.TempDir(), "image.raw")
+	s.must(0, "restore", "image", "-noprompt", "-imagetofile", alias, file)
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, readDev(t, src, 0, size)) {
+		t.Fatal("-imagetofile differs from the source image")
 	}
 }
 
@@ -222,8 +237,11 @@ func TestSparseImageRestoreIsFast(t *testing.T) {
 	if took > 10*time.Second {
 		t.Fatalf("sparse restore took %v", took)
 	}
-	for off := int64(0); off < size; off += 128 << 20 {
-		if !bytes.Equal(readDev(t, dst, off, 1<<20), make([]byte, 1<<20)) {
+	if !bytes.Equal(readDev(t, dst, 0, 512), old[:512]) {
+		t.Fatal("first sector of the destination not preserved")
+	}
+	for off := int64(512); off < size; off += 128 << 20 {
+		if !bytes.Equal(readDev(t, dst, off, 1<<20-512), make([]byte, 1<<20-512)) {
 			t.Fatalf("old data left at offset %d", off)
 		}
 	}

@@ -46,6 +46,10 @@ var catalog = map[string]message{
 	"ANS1813E": {en: "Image Backup processing of '%s' finished with failures."},
 	"ANS1814E": {en: "Image Restore processing of '%s' finished with failures."},
 	"ANS1034E": {en: "The operation was cancelled by the user."},
+	"ANS1351E": {en: "Session rejected: All server sessions are currently in use"},
+	"ANS0326E": {en: "This node has exceeded its maximum number of mount points."},
+	"ANS1598E": {en: "-deltype=all is used to delete an entire directory tree. You must specify a fully wildcard directory."},
+	"ANS1115W": {en: "File '%s' excluded by Include/Exclude list"},
 	"ANS1081E": {en: "Invalid search file specification '%s' entered", verified: true},
 }
 
@@ -106,6 +110,14 @@ func (c *client) text(id string, args ...any) string {
 // and errors there ("errors") or keeps everything on stdout ("none").
 func (c *client) msg(id string, args ...any) {
 	s := severity(id)
+	if id == "ANS1115W" {
+		// IBM, return codes: rc 4 is "some files were not processed … the
+		// file satisfies an entry in an exclude list", "no other errors or
+		// warnings", so the exclude warning itself ends in rc 4, not 8
+		// (https://www.ibm.com/docs/en/storage-protect/8.1.10?topic=clients-return-codes-from-command-line-interface).
+		c.skipped = true
+		s = 'I'
+	}
 	if sevRank(s) > sevRank(c.maxSev) {
 		c.maxSev = s
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,6 +67,18 @@ func (c *client) connect() error {
 	c.loadFaults()
 	if c.firstFiring(faultAuth, nil) != nil {
 		c.msg("ANS1025E")
+		return errStop
+	}
+	if c.firstFiring(faultBusy, nil) != nil {
+		// The server refuses the session while all its sessions are in use
+		// (MAXSESSIONS); id and wording assumed, see the README table.
+		c.msg("ANS1351E")
+		return errStop
+	}
+	if c.firstFiring(faultMountPoints, nil) != nil {
+		// The node (or the -asnodename target, whose MAXNUMMP applies to
+		// every agent) has no mount point free; id and wording assumed.
+		c.msg("ANS0326E")
 		return errStop
 	}
 	rec, err := c.nodeRecord(c.node, true)
@@ -147,10 +162,27 @@ func (c *client) nodeRecord(name string, create bool) (*store.Node, error) {
 // client cannot prompt (ANS2050E, then the session is lost).
 func (c *client) authenticate(n *store.Node) error {
 	_, virtual := c.cl.opt("virtualnodename")
+	storeAt := ""
 	if n.PasswordAccess != store.AccessPrompt && !virtual {
-		return nil
+		// PASSWORDACCESS GENERATE: IBM, Passwordaccess option
+		// (https://www.ibm.com/docs/en/storage-protect/8.1.22?topic=reference-passwordaccess):
+		// the client stores the password and uses it without asking; until
+		// it is stored, the client prompts for it once. The simulator keeps
+		// the store only when the stanza names a PASSWORDDIR (without one
+		// it behaves as if the password were always stored).
+		dir := ""
+		if c.stanza != nil {
+			dir = c.stanza.opts["passworddir"]
+		}
+		if dir == "" {
+			return nil
+		}
+		storeAt = filepath.Join(dir, "dsmsim-"+strings.ToUpper(n.Name)+".pwd")
+		if b, err := os.ReadFile(storeAt); err == nil && string(b) == passwordDigest(n.Password) {
+			return nil
+		}
 	}
-	if pw, ok := c.cl.opt("password"); ok {
+	if pw, ok := c.cl.opt("password"); ok && storeAt == "" {
 		if pw == n.Password {
 			return nil
 		}
@@ -187,6 +219,11 @@ func (c *client) authenticate(n *store.Node) error {
 		}
 		c.printf("\n")
 		if n != nil && pw == n.Password {
+			if storeAt != "" {
+				if err := os.WriteFile(storeAt, []byte(passwordDigest(pw)), 0o600); err != nil {
+					c.diag("storing the password: %v", err)
+				}
+			}
 			return nil
 		}
 		c.msg("ANS1051I")
@@ -227,3 +264,10 @@ func (c *client) visible(st *store.State, objs []*store.Object) []*store.Object 
 }
 
 var errNotFound = errors.New("not found")
+
+// passwordDigest is what the simulator's password store holds: never the
+// password itself.
+func passwordDigest(pw string) string {
+	sum := sha256.Sum256([]byte("dsmsim-password:" + pw))
+	return hex.EncodeToString(sum[:])
+}

@@ -234,6 +234,7 @@ func TestAbbreviationsEndToEnd(t *testing.T) {
 		{args: []string{"q", "ba", f, "-inact"}, rc: 0, stdout: " A  " + f},
 		{args: []string{"q", "ba", "-detail", f}, rc: 0, stdout: "Modified: "},
 		{args: []string{"res", f, dir + "/b", "-rep=yes"}, rc: 0, stdout: "Restore function invoked."},
+		{args: []string{"del", "ba", f, "-nop", "-delt=inactive"}, rc: 0, stdout: "Total number of objects deleted:             1"},
 		{args: []string{"del", "ba", f, "-nop", "-objt=file"}, rc: 0, stdout: "Total number of objects deleted:             1"},
 		{args: []string{"q", "ba", f}, rc: 8, stderr: "ANS1092W No files matching search criteria were found"},
 		{args: []string{"q", "sess", "-nosuchoption=1"}, rc: 12, stdout: "ANS1107E"},

@@ -38,6 +38,9 @@ type backupTotals struct {
 }
 
 func (c *client) printBackupStats(t backupTotals) {
+	if c.quiet {
+		return // IBM performance guide: with QUIET "summary information" is not displayed
+	}
 	elapsed := time.Since(c.start)
 	c.statCount("Total number of objects inspected:", t.inspected)
 	c.statCount("Total number of objects backed up:", t.backedUp)
@@ -71,6 +74,9 @@ type restoreTotals struct {
 }
 
 func (c *client) printRestoreStats(t restoreTotals) {
+	if c.quiet {
+		return // IBM performance guide: with QUIET "summary information" is not displayed
+	}
 	elapsed := time.Since(c.start)
 	c.statCount("Total number of objects restored:", t.restored)
 	c.statCount("Total number of objects failed:", t.failed)
@@ -82,6 +88,9 @@ func (c *client) printRestoreStats(t restoreTotals) {
 }
 
 func (c *client) printDeleteStats(deleted, failed int64) {
+	if c.quiet {
+		return // IBM performance guide: with QUIET "summary information" is not displayed
+	}
 	c.statCount("Total number of objects deleted:", deleted)
 	c.statCount("Total number of objects failed:", failed)
 	c.stat("Elapsed processing time:", hms(time.Since(c.start)), "")

@@ -98,3 +98,18 @@ func (c *client) compression() bool {
 	}
 	return c.cl.yes("compression", def)
 }
+
+// imageCompression is the compression of a backup image. IBM, Compression
+// option: "The backup image command uses the compression option value
+// specified in the dsm.sys file"
+// (https://www.ibm.com/support/knowledgecenter/SSEQVQ_8.1.2/client/r_opt_compression.html),
+// so -compression on the command line and COMPRESSION in dsm.opt are ignored.
+func (c *client) imageCompression() bool {
+	if c.stanza != nil {
+		if v, ok := c.stanza.opts["compression"]; ok {
+			b, _ := yesNo(v)
+			return b
+		}
+	}
+	return false
+}

@@ -49,9 +49,11 @@ func TestVersioning(t *testing.T) {
 		flags   string // remaining versions (query -inactive)
 		restore string // content restored without -inactive ("" = nothing)
 	}{
-		{name: "delete active", args: []string{"-deltype=active"}, rc: 0, flags: "I", restore: ""},
-		{name: "delete active again", args: []string{"-deltype=active"}, rc: 12, flags: "I", restore: ""},
-		{name: "delete inactive", args: []string{"-deltype=inactive"}, rc: 0, flags: "", restore: ""},
+		// The newest inactive version is promoted (IBM API, "Deleting
+		// objects from the server").
+		{name: "delete active promotes", args: []string{"-deltype=active"}, rc: 0, flags: "A", restore: "version one"},
+		{name: "delete promoted", args: []string{"-deltype=active"}, rc: 0, flags: "", restore: ""},
+		{name: "delete inactive of nothing", args: []string{"-deltype=inactive"}, rc: 12, flags: "", restore: ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +68,11 @@ func TestVersioning(t *testing.T) {
 			rr := s.run("restore", "-replace=yes", f, out)
 			if tc.restore == "" && rr.rc != 12 {
 				t.Fatalf("restore with no active version: want rc 12 (ANS1302E)\n%s", rr)
+			}
+			if tc.restore != "" {
+				if b, _ := os.ReadFile(out); rr.rc != 0 || string(b) != tc.restore {
+					t.Fatalf("restore got %q, want %q\n%s", b, tc.restore, rr)
+				}
 			}
 		})
 	}
@@ -115,9 +122,16 @@ func TestImageVersioning(t *testing.T) {
 	if n := strings.Count(r.stdout, "  A  "+dev) + 10*strings.Count(r.stdout, "  I  "+dev); n != 11 {
 		t.Fatalf("want one active and one inactive image\n%s", r)
 	}
-	r = s.must(0, "delete", "backup", "-noprompt", "-objtype=image", "-deltype=all", dev)
-	if v := statValue(r.stdout, "Total number of objects deleted:"); v != "2" {
-		t.Fatalf("deleted %q\n%s", v, r)
+	r = s.run("delete", "backup", "-noprompt", "-objtype=image", "-deltype=all", dev)
+	if r.rc != 12 || !strings.Contains(r.stdout, "ANS1598E") {
+		t.Fatalf("-deltype=all of one name: want ANS1598E rc 12\n%s", r)
+	}
+	// Inactive first, then active: nothing can be promoted in between.
+	for _, dt := range []string{"-deltype=inactive", "-deltype=active"} {
+		r = s.must(0, "delete", "backup", "-noprompt", "-objtype=image", dt, dev)
+		if v := statValue(r.stdout, "Total number of objects deleted:"); v != "1" {
+			t.Fatalf("%s deleted %q\n%s", dt, v, r)
+		}
 	}
 	r = s.run("q", "image", dev)
 	if r.rc != 8 || !strings.Contains(r.stderr, "ANS1092W") {

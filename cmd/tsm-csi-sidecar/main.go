@@ -49,6 +49,9 @@ func (b *byteSize) Set(s string) error {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "check-tsm" {
+		os.Exit(checkTSM(os.Args[2:]))
+	}
 	var (
 		endpoint       = flag.String("endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix:///path/csi.sock)")
 		nodeID         = flag.String("node-id", "", "this node's name; also the value of the topology key")

@@ -11,23 +11,28 @@ type command struct {
 	class opClass  // how its result is judged
 	words []string // command words and command-specific options
 	names []string // positional arguments: object names, destinations
+	// formats: IBM lists -dateformat, -timeformat and -numberformat as
+	// valid for this command (see optfile.go); the others get them from the
+	// driver's options file only.
+	formats bool
+	// image: a backup image, whose compression comes from dsm.sys only.
+	image bool
 }
-
-// alwaysOptions make dates unambiguous (2024-09-13 08:00:00) whatever
-// dsm.opt or the locale says.
-var alwaysOptions = []string{"-dateformat=3", "-timeformat=1"}
 
 // argv builds "<command words> <command options> <common options> <names>".
 // -fromnode is only meaningful when reading (restore, query) and
 // -compression only when sending (backup), so each is passed there only.
-func (c *Client) argv(cmd command) ([]string, error) {
+// optfile is the driver's options file ("" in tests of the bare syntax).
+func (c *Client) argv(cmd command, optfile string) ([]string, error) {
 	args := append([]string{}, cmd.words...)
-	args = append(args, alwaysOptions...)
+	if cmd.formats {
+		args = append(args, formatArgs...)
+	}
 	if c.cfg.ServerName != "" {
 		args = append(args, "-servername="+c.cfg.ServerName)
 	}
-	if c.cfg.OptFile != "" {
-		args = append(args, "-optfile="+c.cfg.OptFile)
+	if optfile != "" {
+		args = append(args, "-optfile="+optfile)
 	}
 	if c.cfg.AsNodeName != "" {
 		args = append(args, "-asnodename="+c.cfg.AsNodeName)
@@ -41,9 +46,19 @@ func (c *Client) argv(cmd command) ([]string, error) {
 	if c.cfg.Compression != "" && cmd.class == classBackup {
 		switch c.cfg.Compression {
 		case "yes", "no":
-			args = append(args, "-compression="+c.cfg.Compression)
 		default:
 			return nil, fmt.Errorf("compression must be \"yes\", \"no\" or empty, not %q", c.cfg.Compression)
+		}
+		if cmd.image {
+			// -compression would be ignored (see imageCompression): refuse
+			// to run rather than send a volume other than configured.
+			if v, where := c.imageCompression(); v != c.cfg.Compression {
+				return nil, fmt.Errorf("compression %q is configured, but backup image takes COMPRESSION from dsm.sys, "+
+					"which gives %q (%s); set \"COMPRESSION %s\" in that server stanza",
+					c.cfg.Compression, v, where, strings.ToUpper(c.cfg.Compression))
+			}
+		} else {
+			args = append(args, "-compression="+c.cfg.Compression)
 		}
 	}
 	for _, o := range []string{c.cfg.ServerName, c.cfg.OptFile, c.cfg.AsNodeName, c.cfg.FromNode} {

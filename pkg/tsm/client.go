@@ -58,7 +58,7 @@ func (c *Client) AsNodeName() string { return c.cfg.AsNodeName }
 // dsmc backup image -snapshotproviderimage=none [options] <device>.
 // The object is named after the device path exactly as given.
 func (c *Client) BackupImage(ctx context.Context, device string) (*Result, error) {
-	cmd := command{op: "backup image", class: classBackup,
+	cmd := command{op: "backup image", class: classBackup, image: true,
 		words: []string{"backup", "image", "-snapshotproviderimage=none"}, names: []string{device}}
 	return c.run(ctx, cmd, checkName("device", device, false))
 }
@@ -72,16 +72,32 @@ func (c *Client) BackupFile(ctx context.Context, file string) (*Result, error) {
 
 // RestoreImage writes image object onto dstDevice:
 // dsmc restore image -noprompt [options] <object> <dstDevice>.
+// IBM documents that a restore onto a volume skips the first sector ("Restore
+// an image to file"); use RestoreImageToFile for the whole image.
 func (c *Client) RestoreImage(ctx context.Context, object, dstDevice string) (*Result, error) {
-	cmd := command{op: "restore image", class: classRestore,
+	cmd := command{op: "restore image", class: classRestore, formats: true,
 		words: []string{"restore", "image", "-noprompt"}, names: []string{object, dstDevice}}
 	return c.run(ctx, cmd, firstErr(checkName("object", object, false), checkName("destination", dstDevice, false)))
+}
+
+// RestoreImageToFile writes the whole image object, first sector included,
+// into the regular file dstFile:
+// dsmc restore image -noprompt -imagetofile [options] <object> <dstFile>.
+// IBM, "Restore an image to file"
+// (https://www.ibm.com/docs/en/storage-protect/8.2.2?topic=data-restore-image-file):
+// restored to a volume, the client skips the first sector to preserve the
+// destination's volume control block; "When you restore an image to file,
+// entire volume contents, including the first sector, are restored".
+func (c *Client) RestoreImageToFile(ctx context.Context, object, dstFile string) (*Result, error) {
+	cmd := command{op: "restore image", class: classRestore, formats: true,
+		words: []string{"restore", "image", "-noprompt", "-imagetofile"}, names: []string{object, dstFile}}
+	return c.run(ctx, cmd, firstErr(checkName("object", object, false), checkName("destination", dstFile, false)))
 }
 
 // RestoreFile writes file object to dstFile, replacing it:
 // dsmc restore -replace=yes [options] <object> <dstFile>.
 func (c *Client) RestoreFile(ctx context.Context, object, dstFile string) (*Result, error) {
-	cmd := command{op: "restore", class: classRestore,
+	cmd := command{op: "restore", class: classRestore, formats: true,
 		words: []string{"restore", "-replace=yes"}, names: []string{object, dstFile}}
 	return c.run(ctx, cmd, firstErr(checkName("object", object, false), checkName("destination", dstFile, false)))
 }
@@ -94,15 +110,60 @@ func (c *Client) Delete(ctx context.Context, mode Mode, object string) (*Result,
 	if mode != ModeImage && mode != ModeFile {
 		verr = fmt.Errorf("mode must be %q or %q, not %q", ModeImage, ModeFile, mode)
 	}
-	cmd := command{op: "delete backup", class: classDelete,
+	cmd := command{op: "delete backup", class: classDelete, formats: true,
 		words: []string{"delete", "backup", "-noprompt", "-objtype=" + string(mode)}, names: []string{object}}
 	return c.run(ctx, cmd, firstErr(verr, checkName("object", object, false)))
 }
 
+// deleteType is Delete with -deltype=active|inactive.
+func (c *Client) deleteType(ctx context.Context, mode Mode, deltype, object string) (*Result, error) {
+	cmd := command{op: "delete backup", class: classDelete, formats: true,
+		words: []string{"delete", "backup", "-noprompt", "-objtype=" + string(mode), "-deltype=" + deltype}, names: []string{object}}
+	return c.run(ctx, cmd, firstErr(checkMode(mode), checkName("object", object, false)))
+}
+
+func checkMode(mode Mode) error {
+	if mode != ModeImage && mode != ModeFile {
+		return fmt.Errorf("mode must be %q or %q, not %q", ModeImage, ModeFile, mode)
+	}
+	return nil
+}
+
 // QueryImage lists image objects: dsmc query image [-inactive] [options]
-// [<object>]. object "" lists all; no match is an empty list.
+// [<object>]. object "" lists all; no match is an empty list. Rows that do
+// not parse are left out (logged); QueryImageListing reports them.
 func (c *Client) QueryImage(ctx context.Context, object string, inactive bool) ([]Object, error) {
-	cmd := command{op: "query image", class: classQuery, words: []string{"query", "image"}}
+	l, err := c.QueryImageListing(ctx, object, inactive)
+	if err != nil {
+		return nil, err
+	}
+	return l.Objects, nil
+}
+
+// QueryBackup lists file objects matching spec, which may end in a
+// wildcard: dsmc query backup [-inactive] [options] <spec>. No match is an
+// empty list. Rows that do not parse are left out (logged);
+// QueryBackupListing reports them.
+func (c *Client) QueryBackup(ctx context.Context, spec string, inactive bool) ([]Object, error) {
+	l, err := c.QueryBackupListing(ctx, spec, inactive)
+	if err != nil {
+		return nil, err
+	}
+	return l.Objects, nil
+}
+
+// Listing is the result of a query: the rows read and the rows that looked
+// like rows but could not be parsed.
+type Listing struct {
+	Objects []Object // never nil
+	// Skipped holds one line per unparsable row: "query image line N:
+	// reason: "text"" (redacted output, safe to log).
+	Skipped []string
+}
+
+// QueryImageListing is QueryImage with the skipped rows.
+func (c *Client) QueryImageListing(ctx context.Context, object string, inactive bool) (*Listing, error) {
+	cmd := command{op: "query image", class: classQuery, formats: true, words: []string{"query", "image"}}
 	if inactive {
 		cmd.words = append(cmd.words, "-inactive")
 	}
@@ -114,11 +175,9 @@ func (c *Client) QueryImage(ctx context.Context, object string, inactive bool) (
 	return c.query(ctx, cmd, verr, ParseQueryImage)
 }
 
-// QueryBackup lists file objects matching spec, which may end in a
-// wildcard: dsmc query backup [-inactive] [options] <spec>. No match is an
-// empty list.
-func (c *Client) QueryBackup(ctx context.Context, spec string, inactive bool) ([]Object, error) {
-	cmd := command{op: "query backup", class: classQuery, words: []string{"query", "backup"}, names: []string{spec}}
+// QueryBackupListing is QueryBackup with the skipped rows.
+func (c *Client) QueryBackupListing(ctx context.Context, spec string, inactive bool) (*Listing, error) {
+	cmd := command{op: "query backup", class: classQuery, formats: true, words: []string{"query", "backup"}, names: []string{spec}}
 	if inactive {
 		cmd.words = append(cmd.words, "-inactive")
 	}
@@ -139,29 +198,39 @@ func (c *Client) QuerySession(ctx context.Context) (*Session, error) {
 	return s, nil
 }
 
-func (c *Client) query(ctx context.Context, cmd command, verr error, parse func(string) ([]Object, error)) ([]Object, error) {
+func (c *Client) query(ctx context.Context, cmd command, verr error, parse func(string) ([]Object, []string)) (*Listing, error) {
 	res, err := c.run(ctx, cmd, verr)
 	if err != nil {
 		return nil, err
 	}
 	// Rows are read even after a no-match message: a real client printed
 	// both in one run (sample 08), and dropping rows would hide objects.
-	objs, perr := parse(res.Output.Stdout)
-	if perr != nil {
-		return nil, resultError(cmd, res, KindFailed, perr.Error())
-	}
+	objs, skipped := parse(res.Output.Stdout)
 	if objs == nil {
 		objs = []Object{}
 	}
-	return objs, nil
+	if len(skipped) > 0 {
+		klog.InfoS("dsmc query rows skipped", "op", cmd.op, "skipped", len(skipped), "first", skipped[0])
+	}
+	return &Listing{Objects: objs, Skipped: skipped}, nil
 }
 
 // run executes cmd once and judges it. On error the Result is nil and the
 // *Error carries the redacted output.
 func (c *Client) run(ctx context.Context, cmd command, verr error) (*Result, error) {
-	args, aerr := c.argv(cmd)
+	return c.runStdin(ctx, cmd, verr, nil)
+}
+
+// runStdin is run with an explicit stdin; nil means the password file's
+// prompt answers, if one is configured, else /dev/null.
+func (c *Client) runStdin(ctx context.Context, cmd command, verr error, answers func(secret) []byte) (*Result, error) {
+	optfile, oerr := c.driverOptFile()
+	args, aerr := c.argv(cmd, optfile)
 	if verr == nil {
 		verr = aerr
+	}
+	if verr == nil && oerr != nil {
+		verr = fmt.Errorf("writing the driver's options file: %v", oerr)
 	}
 	if verr != nil {
 		return nil, &Error{Op: cmd.op, Args: RedactArgs(args), RC: -1, Kind: KindInvalid, Detail: verr.Error()}
@@ -174,6 +243,9 @@ func (c *Client) run(ctx context.Context, cmd command, verr error) (*Result, err
 			return nil, &Error{Op: cmd.op, Args: RedactArgs(args), RC: -1, Kind: KindAuth, Detail: err.Error()}
 		}
 		stdin = promptAnswers(pw)
+		if answers != nil {
+			stdin = answers(pw)
+		}
 	}
 	logArgs := pw.redactAll(RedactArgs(args))
 
@@ -192,8 +264,12 @@ func (c *Client) run(ctx context.Context, cmd command, verr error) (*Result, err
 		var stErr error
 		res.Stats, stErr = ParseStats(combined)
 		if v := judge(cmd.class, out.RC, res.Stats, stErr, res.Messages); !v.ok {
+			detail := v.detail
+			if v.kind == KindNoPassword {
+				detail += "; " + noPasswordHint
+			}
 			err = &Error{Op: cmd.op, Args: logArgs, RC: out.RC, Messages: res.Messages,
-				Kind: v.kind, Detail: v.detail, Output: outputTail(out)}
+				Kind: v.kind, Detail: detail, Output: outputTail(out)}
 		}
 	}
 	klog.V(4).InfoS("dsmc run", "op", cmd.op, "args", logArgs, "rc", out.RC,

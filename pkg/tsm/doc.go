@@ -2,10 +2,18 @@
 // Manager) backup-archive command line client, dsmc. It is the only code in
 // the project that knows dsmc's command lines and output.
 //
-// Every run passes -dateformat=3 -timeformat=1, runs with LANG and LC_ALL
-// pinned to en_US.UTF-8 and stdin from /dev/null (or a pipe with the login
-// prompt answers when Config.PasswordFile is set), is bounded by a timeout
-// and is killed together with its whole process group when that expires.
+// Every run gets -optfile=<the driver's options file> (the site's options
+// with NUMBERFORMAT 1, DATEFORMAT 3, TIMEFORMAT 1 and VERBOSE pinned; the
+// commands IBM lists for them also get -dateformat=3 -timeformat=1
+// -numberformat=1 on the command line), runs with LANG and LC_ALL pinned to
+// en_US.UTF-8 and stdin from /dev/null (or a pipe with the login prompt
+// answers when Config.PasswordFile is set), is bounded by a timeout and is
+// killed together with its whole process group when that expires.
+//
+// Beyond single commands: RestoreImageToFile restores every byte of an image
+// (a restore onto a device skips sector 0, as IBM documents), DeleteAll
+// removes every version and confirms it, Verify proves an upload with a
+// query, SeedPassword stores the node's password without a command line.
 //
 // # Judging a run
 //
@@ -33,12 +41,15 @@
 // Process-level kinds come first: KindMissing (no dsmc), KindCanceled and
 // KindTimeout (the process group was killed), KindCrashed (killed by a
 // signal). Otherwise the messages decide, strongest first: KindAuth
-// (ANS1025E, ANS1051I, ANS2050E, ...) > KindRestartPending (ANS1330S) >
-// KindNoSpace (ANS1311E, ANS1329S) > KindConnection (ANS1017E, ANS1029E,
-// ANS1217E) > KindNotFound (ANS1092W/E, ANS1302E, ANS1345E, ANS4000E; only
+// (ANS1025E, ANS1051I, ...) > KindNoPassword (ANS2050E) > KindRestartPending
+// (ANS1330S) > KindNoSpace (ANS1311E, ANS1329S) > KindBusy (ANS1351E,
+// ANS0326E, ...: temporary) > KindConnection (ANS1017E, ANS1029E, ANS1217E)
+// > KindNotFound (ANS1092W/E, ANS1302E, ANS1345E, ANS4000E; only
 // for restore and delete, and only when no other E/S message was printed) >
 // KindFailed (dsmc's documented return codes 0, 4, 8, 12) > KindUnknown (any
-// other return code).
+// other return code). A backup that printed the exclude warning is
+// KindUnverified, as is a failed Verify. MessageKind gives the kind of one
+// id; docs/ans-codes.md lists them with their gRPC codes.
 //
 // # Secrets
 //

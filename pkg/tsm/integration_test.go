@@ -1,6 +1,7 @@
 package tsm
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -73,7 +74,20 @@ func TestSimImageRoundTrip(t *testing.T) {
 	if res.Stats.Restored < 1 {
 		t.Errorf("stats %+v", res.Stats)
 	}
-	sameContent(t, src, dst)
+	// Onto a device, IBM's client keeps the destination's first sector
+	// ("Restore an image to file"); everything after it is the image's.
+	if a, b := readRange(t, src, 0, 512), readRange(t, dst, 0, 512); bytes.Equal(a, b) || !bytes.Equal(b, bytes4k(0xFF)[:512]) {
+		t.Errorf("restore onto a device wrote sector 0")
+	}
+	if !bytes.Equal(readRange(t, src, 512, simImageSize-512), readRange(t, dst, 512, simImageSize-512)) {
+		t.Errorf("restore onto a device: data after sector 0 differs")
+	}
+	// Into a file, -imagetofile restores every byte, sector 0 included.
+	file := filepath.Join(t.TempDir(), "restored.img")
+	if _, err := c.RestoreImageToFile(ctx, alias, file); err != nil {
+		t.Fatalf("restore to file: %v", err)
+	}
+	sameContent(t, src, file)
 
 	if _, err := c.Delete(ctx, ModeImage, alias); err != nil {
 		t.Fatalf("delete: %v", err)
@@ -186,4 +200,18 @@ func TestSimServerUnreachable(t *testing.T) {
 		t.Fatalf("err = %v, want KindConnection", err)
 	}
 	noSimLeft(t)
+}
+
+func readRange(t *testing.T, path string, off, n int64) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -79,6 +79,10 @@ func judge(class opClass, rc int, st Stats, stErr error, msgs []Message) verdict
 		why = fmt.Sprintf("rc %d with an error message", rc)
 	case class == classQuery || class == classSession:
 		return verdict{ok: true}
+	case class == classBackup && hasExcluded(msgs):
+		// rc 4 with the parent directory counted as backed up looks like
+		// success; the object itself was not sent.
+		return verdict{kind: KindUnverified, detail: fmt.Sprintf("rc %d: the object was excluded by an include-exclude rule (client options or the server's client option set)", rc)}
 	case stErr != nil:
 		why = "statistics unreadable: " + stErr.Error()
 	default:
@@ -134,4 +138,13 @@ func proveCounters(class opClass, rc int, st Stats, msgs []Message) string {
 		return ""
 	}
 	return fmt.Sprintf("rc %d but %s", rc, strings.Join(problems, ", "))
+}
+
+func hasExcluded(msgs []Message) bool {
+	for _, m := range msgs {
+		if excludedIDs[m.ID] {
+			return true
+		}
+	}
+	return false
 }

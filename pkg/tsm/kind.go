@@ -38,6 +38,18 @@ const (
 	// KindInvalid: the request was refused before dsmc was started (empty
 	// name, wildcard in an object name, conflicting options).
 	KindInvalid
+	// KindBusy: the server reported a condition IBM calls temporary (all
+	// sessions in use, no mount point free, session lost and being
+	// re-established, ...); the same request may succeed later.
+	KindBusy
+	// KindNoPassword: dsmc needed the node's password and could not prompt
+	// for it (ANS2050E): with PASSWORDACCESS GENERATE the password was never
+	// stored on this node. Client.SeedPassword stores it.
+	KindNoPassword
+	// KindUnverified: dsmc reported success but the server does not hold
+	// what the run should have stored (Client.Verify), or the run skipped
+	// the object with only a warning (an include-exclude rule).
+	KindUnverified
 )
 
 var kindNames = [...]string{
@@ -53,6 +65,9 @@ var kindNames = [...]string{
 	KindFailed:         "failed",
 	KindCrashed:        "crashed",
 	KindInvalid:        "invalid",
+	KindBusy:           "busy",
+	KindNoPassword:     "no-password",
+	KindUnverified:     "unverified",
 }
 
 func (k Kind) String() string {

@@ -109,7 +109,7 @@ func TestClassifyPrecedence(t *testing.T) {
 		{"none", nil, KindUnknown},
 		{"unlisted error", m("ANS1228E"), KindUnknown},
 		{"auth alone", m("ANS1025E"), KindAuth},
-		{"ANS2050E is followed by ANS1029E: auth beats connection", m("ANS2050E", "ANS2050E", "ANS1029E"), KindAuth},
+		{"ANS2050E is followed by ANS1029E: no stored password beats connection", m("ANS2050E", "ANS2050E", "ANS1029E"), KindNoPassword},
 		{"invalid password then session failure", m("ANS1051I", "ANS1017E"), KindAuth},
 		{"connection before auth in the output still auth", m("ANS1017E", "ANS1051I"), KindAuth},
 		{"restart pending beats connection", m("ANS1330S", "ANS1029E"), KindRestartPending},
@@ -118,6 +118,11 @@ func TestClassifyPrecedence(t *testing.T) {
 		{"restart pending beats no space", m("ANS1311E", "ANS1330S"), KindRestartPending},
 		{"connection alone", m("ANS1017E"), KindConnection},
 		{"not-found is not a class here", m("ANS1345E"), KindUnknown},
+		{"all sessions in use", m("ANS1351E"), KindBusy},
+		{"session re-established beats the session loss", m("ANS1809W", "ANS1029E", "ANS1810E"), KindBusy},
+		{"no mount point", m("ANS0326E"), KindBusy},
+		{"no space beats busy", m("ANS0326E", "ANS1311E"), KindNoSpace},
+		{"wrong password then no prompt: auth", m("ANS1051I", "ANS2050E", "ANS1029E"), KindAuth},
 	} {
 		if got := classify(tc.msgs); got != tc.want {
 			t.Errorf("%s: classify = %v, want %v", tc.name, got, tc.want)

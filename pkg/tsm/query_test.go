@@ -88,16 +88,19 @@ func TestParseQueryBackupSamples(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseQueryBackup(tc.out)
-			if err != nil {
-				t.Fatal(err)
+			got, skipped := ParseQueryBackup(tc.out)
+			if len(skipped) > 0 {
+				t.Fatalf("skipped %q", skipped)
 			}
 			checkObjects(t, got, tc.want)
 		})
 	}
 }
 
-func TestParseQueryBackupRejectsUnknownRows(t *testing.T) {
+// A row of an unknown shape is skipped and reported, never misread, and the
+// rows around it are still listed.
+func TestParseQueryBackupSkipsUnknownRows(t *testing.T) {
+	good := "512  B  2019-02-03 08:56:33    DEFAULT   A  /data/good\n"
 	for name, out := range map[string]string{
 		// The pick window (sample 05) is not query backup output; its rows
 		// must not be mistaken for objects.
@@ -109,8 +112,12 @@ func TestParseQueryBackupRejectsUnknownRows(t *testing.T) {
 		"no name":                    "512  B  2019-02-03 08:56:33    DEFAULT   A\n",
 		"unknown unit":               "512  XB  2019-02-03 08:56:33    DEFAULT   A  /data/x\n",
 	} {
-		if got, err := ParseQueryBackup(out); err == nil {
-			t.Errorf("%s: parsed as %+v, want an error", name, got)
+		got, skipped := ParseQueryBackup(good + out + "\n" + good)
+		if len(got) != 2 || got[0].Name != "/data/good" || got[1].Name != "/data/good" {
+			t.Errorf("%s: rows %+v, want the two good ones", name, got)
+		}
+		if len(skipped) == 0 || !strings.HasPrefix(skipped[0], "query backup line ") {
+			t.Errorf("%s: skipped %q", name, skipped)
 		}
 	}
 }
@@ -155,16 +162,17 @@ func TestParseQueryImage(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseQueryImage(tc.out)
-			if err != nil {
-				t.Fatal(err)
+			got, skipped := ParseQueryImage(tc.out)
+			if len(skipped) > 0 {
+				t.Fatalf("skipped %q", skipped)
 			}
 			checkObjects(t, got, tc.want)
 		})
 	}
 }
 
-func TestParseQueryImageRejectsUnknownRows(t *testing.T) {
+func TestParseQueryImageSkipsUnknownRows(t *testing.T) {
+	good := "1  2.00 GB  2.00 GB RAW 2024-09-13 08:00:00  DEFAULT  A  /dev/good\n"
 	for name, out := range map[string]string{
 		"de_DE sizes":           "1   10,00 GB     10,00 GB RAW   06.03.2019 08:56:33   DEFAULT  A  /dev/x\n",
 		"de_DE byte sizes":      "1   202.784.104  B  202.784.104  B RAW   06.03.2019 08:56:33   DEFAULT  A  /dev/x\n",
@@ -173,8 +181,12 @@ func TestParseQueryImageRejectsUnknownRows(t *testing.T) {
 		"no name":               "1  2.00 GB  2.00 GB RAW 2024-09-13 08:00:00  DEFAULT  A\n",
 		"impossible date":       "1  2.00 GB  2.00 GB RAW 2024-13-13 08:00:00  DEFAULT  A  /dev/x\n",
 	} {
-		if got, err := ParseQueryImage(out); err == nil {
-			t.Errorf("%s: parsed as %+v, want an error", name, got)
+		got, skipped := ParseQueryImage(good + out + good)
+		if len(got) != 2 || got[0].Name != "/dev/good" || got[1].Name != "/dev/good" {
+			t.Errorf("%s: rows %+v, want the two good ones", name, got)
+		}
+		if len(skipped) != 1 || !strings.HasPrefix(skipped[0], "query image line 2: ") {
+			t.Errorf("%s: skipped %q", name, skipped)
 		}
 	}
 }

@@ -12,12 +12,10 @@ import "fmt"
 // 5.x clients, bare bytes before), a date and a time, the management class,
 // A or I, and the rest of the line as the name, which may contain blanks.
 // Lines that do not start with a digit followed by something date- and
-// time-like (banner, headers, -detail continuation lines) are skipped. A
-// line that does look like a row but does not parse is an error, so that
-// a format this parser does not know shows up as a failure instead of a
-// shorter list.
-func ParseQueryBackup(out string) ([]Object, error) {
-	var objs []Object
+// time-like (banner, headers, -detail continuation lines) are passed over.
+// A line that does look like a row but does not parse is returned in skipped
+// ("line N: reason: text"), so that the caller can log and count it.
+func ParseQueryBackup(out string) (objs []Object, skipped []string) {
 	for n, line := range splitLines(out) {
 		toks := tokenize(line)
 		if len(toks) < 2 || !startsWithDigit(toks[0].text) {
@@ -29,11 +27,12 @@ func ParseQueryBackup(out string) ([]Object, error) {
 		}
 		o, err := parseBackupRow(line, toks, dt)
 		if err != nil {
-			return nil, fmt.Errorf("query backup line %d %q: %w", n+1, line, err)
+			skipped = append(skipped, fmt.Sprintf("query backup line %d: %v: %q", n+1, err, line))
+			continue
 		}
 		objs = append(objs, o)
 	}
-	return objs, nil
+	return objs, skipped
 }
 
 func parseBackupRow(line string, toks []token, dt int) (Object, error) {

@@ -15,10 +15,11 @@ import "fmt"
 //	1   10.00 GB     10.00 GB RAW       05/03/2021 10:11:12   DEFAULT     A  /dev/backup-1234
 //
 // A line starting with a digit that has a date and a time followed within
-// two tokens by A or I is a row; if such a row does not parse the whole
-// result is an error.
-func ParseQueryImage(out string) ([]Object, error) {
-	var objs []Object
+// two tokens by A or I is a row. A row that does not parse is returned in
+// skipped ("line N: reason: text") instead of failing the whole listing: one
+// row of an unknown shape must not hide every other snapshot. Callers that
+// look for one object treat a skipped row as "could not tell".
+func ParseQueryImage(out string) (objs []Object, skipped []string) {
 	for n, line := range splitLines(out) {
 		toks := tokenize(line)
 		if len(toks) < 2 || !startsWithDigit(toks[0].text) {
@@ -40,11 +41,12 @@ func ParseQueryImage(out string) ([]Object, error) {
 		}
 		o, err := parseImageRow(line, toks, dt, ai)
 		if err != nil {
-			return nil, fmt.Errorf("query image line %d %q: %w", n+1, line, err)
+			skipped = append(skipped, fmt.Sprintf("query image line %d: %v: %q", n+1, err, line))
+			continue
 		}
 		objs = append(objs, o)
 	}
-	return objs, nil
+	return objs, skipped
 }
 
 // sizeItem is a number, with its unit when one follows.

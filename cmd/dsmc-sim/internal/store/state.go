@@ -150,3 +150,23 @@ func (s *State) Remove(drop []*Object) []string {
 	s.Objects = kept
 	return data
 }
+
+// Promote makes the newest remaining version of an object active when none is,
+// as the server does after the active version was deleted.
+func (s *State) Promote(node, typ, name string) {
+	var versions []*Object
+	for _, o := range s.Objects {
+		if o.Node == node && o.Type == typ && o.Name == name {
+			if o.Active {
+				return
+			}
+			versions = append(versions, o)
+		}
+	}
+	if len(versions) == 0 {
+		return
+	}
+	SortNewestFirst(versions)
+	versions[0].Active = true
+	versions[0].Deactivated = time.Time{}
+}
