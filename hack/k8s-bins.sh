@@ -2,14 +2,16 @@
 # Builds the pinned Kubernetes components the e2e-k8s test runs, from the Go module proxy, into a
 # cache outside the project's module:
 #   etcd, kube-apiserver, kube-controller-manager, kubectl, csi-snapshotter, snapshot-controller,
-#   csi-provisioner, and the snapshot CRDs (config/crd of the snapshotter's client module).
+#   csi-provisioner, the snapshot CRDs (config/crd of the snapshotter's client module) and
+#   the snapshot-controller's upstream RBAC (the cluster's part the project does not ship).
 # Each tool is built in its own scratch module (GOWORK=off) so the project's go.mod is never touched
 # and each tool keeps exactly its upstream dependency pins. A cache whose stamp matches the pinned
 # versions is reused as it is.
 #
 # Usage: hack/k8s-bins.sh [cache-dir]    (default ${TSM_CSI_K8S_CACHE:-/var/cache/tsm-csi-k8s})
-# Prints nothing but progress on stderr; the binaries end up in <cache-dir>/bin, the CRDs in
-# <cache-dir>/crd.
+# Progress goes to stderr; the binaries end up in <cache-dir>/bin, the CRDs in <cache-dir>/crd,
+# the RBAC in <cache-dir>/rbac-snapshot-controller.yaml. Needs Go 1.26 and the Go module proxy
+# (or a module cache holding these versions); about 10 minutes and 8 GB of build cache cold.
 set -euo pipefail
 
 K8S_VERSION=v1.37.2
@@ -29,7 +31,7 @@ log() { echo "k8s-bins: $*" >&2; }
 complete() {
   [ -f "$CACHE/stamp" ] && [ "$(cat "$CACHE/stamp")" = "$STAMP" ] || return 1
   for b in $BINS; do [ -x "$BIN/$b" ] || return 1; done
-  [ -f "$CACHE/crd/kustomization.yaml" ] || return 1
+  [ -f "$CACHE/crd/kustomization.yaml" ] && [ -f "$CACHE/rbac-snapshot-controller.yaml" ] || return 1
 }
 
 if complete; then
@@ -110,7 +112,15 @@ build_snapshotter() {
     rm -rf "$CACHE/crd"; mkdir -p "$CACHE/crd"
     cp "$crd"/*.yaml "$CACHE/crd/"
     chmod -R u+w "$CACHE/crd"
+    copy_rbac
   )
+}
+
+copy_rbac() {
+  local src
+  src=$(cd "$CACHE/src/snapshotter" && dir_of "github.com/kubernetes-csi/external-snapshotter/v8@$SNAPSHOTTER_VERSION")
+  cp "$src/deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml" "$CACHE/rbac-snapshot-controller.yaml"
+  chmod u+w "$CACHE/rbac-snapshot-controller.yaml"
 }
 
 build_provisioner() {
@@ -144,6 +154,7 @@ have etcd || { build_etcd; mark etcd; }
 { have kube-apiserver && have kube-controller-manager && have kubectl; } || { build_k8s; mark kube-apiserver kube-controller-manager kubectl; }
 { have csi-snapshotter && have snapshot-controller && [ -f "$CACHE/crd/kustomization.yaml" ]; } || { build_snapshotter; mark csi-snapshotter snapshot-controller; }
 have csi-provisioner || { build_provisioner; mark csi-provisioner; }
+[ -f "$CACHE/rbac-snapshot-controller.yaml" ] || copy_rbac
 
 echo "$STAMP" >"$CACHE/stamp"
 complete || { echo "k8s-bins: the cache at $CACHE is incomplete after the build" >&2; exit 1; }
