@@ -35,6 +35,18 @@ func TestKubernetes(t *testing.T) {
 		t.Fatalf("create VolumeSnapshotClass %s: %v", retainClass, err)
 	}
 
+	t.Run("example site overlay", func(t *testing.T) {
+		out := c.kubectl("kustomize", filepath.Join(repoRoot, "deploy", "overlays", "example-site"))
+		for _, want := range []string{"image: registry.mysite.example/storage/tsm-csi-sidecar:v1.0.0", "target-node: PROD-K8S"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("kubectl kustomize deploy/overlays/example-site: no %q in the output", want)
+			}
+		}
+		if strings.Contains(out, "registry.example.com/tsm-csi-sidecar") {
+			t.Error("kubectl kustomize deploy/overlays/example-site: the base image is left in the output")
+		}
+	})
+
 	for _, tc := range []struct {
 		name  string
 		block bool
