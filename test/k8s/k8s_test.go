@@ -282,7 +282,6 @@ func disasterRecovery(t *testing.T, srv *server, backup retained) {
 	c := startCluster(t, filepath.Join(root, "c2"))
 	a := startNode(t, c, srv, "node-a")
 	b := startNode(t, c, srv, "node-b")
-	defer func() { b.stop(); a.stop(); c.stop() }()
 	const vsc, vs = "recovered-content", "recovered"
 	_, err := c.api.create(snapAPI+"/volumesnapshotcontents", obj{
 		"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",

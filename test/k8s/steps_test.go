@@ -75,8 +75,8 @@ func (s *server) objects(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	for _, l := range strings.Split(s.admin(t, "query", "objects"), "\n") {
-		if strings.Contains(l, "/") { // object lines name a path; headers do not
-			out = append(out, strings.TrimSpace(l))
+		if l = strings.TrimSpace(l); l != "" && l[0] >= '0' && l[0] <= '9' { // version lines start with the id
+			out = append(out, l)
 		}
 	}
 	return out
