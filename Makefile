@@ -41,7 +41,7 @@ e2e: deps
 	hack/test.sh -v ./test/e2e
 
 # The driver under the real control plane and CSI sidecars (docs/kubernetes-e2e.md): builds the
-# pinned components into TSM_CSI_K8S_CACHE once (about 10 minutes cold), then runs test/k8s.
+# pinned components into TSM_CSI_K8S_CACHE once (10 to 20 minutes cold on 2 cores), then runs test/k8s.
 TSM_CSI_K8S_CACHE ?= /var/cache/tsm-csi-k8s
 export TSM_CSI_K8S_CACHE
 e2e-k8s: deps
