@@ -54,6 +54,7 @@ type Driver struct {
 	csi.UnimplementedIdentityServer
 	csi.UnimplementedControllerServer
 	csi.UnimplementedNodeServer
+	csi.UnimplementedGroupControllerServer
 
 	opts        Options
 	tsm         *tsm.Client
@@ -225,6 +226,7 @@ func (d *Driver) Serve(ctx context.Context, endpoint string) error {
 	csi.RegisterIdentityServer(srv, d)
 	csi.RegisterControllerServer(srv, d)
 	csi.RegisterNodeServer(srv, d)
+	csi.RegisterGroupControllerServer(srv, d)
 	klog.InfoS("Serving CSI", "endpoint", endpoint, "driver", d.opts.DriverName, "node", d.opts.NodeID, "version", d.opts.Version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
