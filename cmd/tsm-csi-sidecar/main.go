@@ -71,6 +71,7 @@ func main() {
 		cutFallback    = flag.String("cut-fallback", csi.CutCopy, "where the state directory cannot reflink: copy (full sparse copy), live (back up the live device, not point-in-time) or fail")
 		defaultFSType  = flag.String("default-fstype", "ext4", "file system of mount volumes whose request names none: ext4 or xfs")
 		metricsAddress = flag.String("metrics-address", "", "address for Prometheus metrics (e.g. :9810); empty disables")
+		maxFreeze      = flag.Duration("max-freeze", csi.DefaultMaxFreeze, "longest time a mounted file system stays frozen for a snapshot cut; past it the cut is abandoned and the file system thawed")
 		showVersion    = flag.Bool("version", false, "print the version and exit")
 		maxVolumeSize  byteSize
 		defaultVolSize = byteSize(1 << 30)
@@ -98,8 +99,9 @@ func main() {
 		Compression:  *compression,
 		PasswordFile: *passwordFile,
 		Timeout:      *dsmcTimeout,
+		WorkDir:      *stateDir, // the driver's own dsmc options file, beside its records
 	}, nil)
-	driver, err := csi.NewDriver(ctx, csi.Options{
+	driver, err := csi.NewDriver(csi.Options{
 		DriverName:        *driverName,
 		NodeID:            *nodeID,
 		Version:           version,
@@ -112,7 +114,11 @@ func main() {
 		MaxVolumeSize:     int64(maxVolumeSize),
 		DefaultVolumeSize: int64(defaultVolSize),
 		DefaultFSType:     *defaultFSType,
+		MaxFreeze:         *maxFreeze,
 	}, client, mount.NewMounter())
+	if err == nil {
+		err = driver.Start(ctx)
+	}
 	if err != nil {
 		klog.ErrorS(err, "Starting the driver failed")
 		os.Exit(1)
