@@ -279,17 +279,26 @@ func (d *Driver) findSnapshot(ctx context.Context, id string) (snapshotRef, erro
 	return ref, nil
 }
 
+// queryObjects lists TSM objects; rows dsmc printed that cannot be parsed are left out, logged
+// and counted, so that one odd row never hides every other backup.
 func (d *Driver) queryObjects(ctx context.Context, c *tsm.Client, mode tsm.Mode, spec string) ([]tsm.Object, error) {
-	var objs []tsm.Object
+	var l *tsm.Listing
 	err := d.withSlot(ctx, false, func() (err error) {
 		if mode == tsm.ModeFile {
-			objs, err = c.QueryBackup(ctx, spec, false)
+			l, err = c.QueryBackupListing(ctx, spec, false)
 		} else {
-			objs, err = c.QueryImage(ctx, spec, false)
+			l, err = c.QueryImageListing(ctx, spec, false)
 		}
 		return err
 	})
-	return objs, wrap(err, "query TSM")
+	if err != nil {
+		return nil, wrap(err, "query TSM")
+	}
+	for _, row := range l.Skipped {
+		d.metrics.skipped.Inc()
+		klog.ErrorS(nil, "Skipped a row of dsmc query output that could not be parsed", "row", row)
+	}
+	return l.Objects, nil
 }
 
 func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {

@@ -282,6 +282,8 @@ func TestFailedUploadRetriesTheSameCut(t *testing.T) {
 			t.Errorf("a lost connection was reported as %s, want Unavailable", c)
 		}
 	}
+	// Ready is recorded before the cut is released; the job ends after both.
+	d.jobs.wait(t.Context(), "upload:"+ref.Key)
 	if _, err := os.Stat(d.cutFile(ref.Key)); !os.IsNotExist(err) {
 		t.Errorf("the cut outlived its upload: %v", err)
 	}

@@ -313,3 +313,45 @@ func snapshotKey(name string) string {
 	sum := sha256.Sum256([]byte(name))
 	return "s" + hex.EncodeToString(sum[:8])
 }
+
+// TestExcludedUploadIsNoBackup: an include-exclude rule pushed from the server's client option
+// set skips the file of a file-mode backup with only a warning; the snapshot must not turn
+// ready with nothing on the server. Once the rule is gone, the retry stores the same cut.
+func TestExcludedUploadIsNoBackup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A")
+	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{})
+	vol, data := blockVolume(t, a, "vol-excluded", 4<<20)
+	rule := filepath.Join(srv.dir, "cloptset")
+	if err := os.WriteFile(rule, []byte("EXCLUDE "+filepath.Join(a.d.StateDir, "tsm")+"/*\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{"mode": "file"}
+	first, err := a.createSnapshot("snap-excluded", vol.VolumeId, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.deleteSnapshotAtEnd(first.SnapshotId)
+	var failure error
+	eventually(t, "the excluded upload is reported", time.Minute, func() (bool, error) {
+		s, err := a.createSnapshot("snap-excluded", vol.VolumeId, params)
+		if err != nil {
+			failure = err
+			return true, nil
+		}
+		if s.ReadyToUse {
+			t.Fatal("the snapshot became ready although the server stored nothing")
+		}
+		return false, nil
+	})
+	if !strings.Contains(failure.Error(), "unverified") && !strings.Contains(failure.Error(), "ANS1115W") {
+		t.Fatalf("failure %v does not say that the backup is missing", failure)
+	}
+	if err := os.Remove(rule); err != nil {
+		t.Fatal(err)
+	}
+	snap := a.snapshotReady("snap-excluded", vol.VolumeId, params)
+	restoreAndCompare(t, a, "restored-excluded", snap.SnapshotId, 4<<20, data)
+}
