@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 GOTESTFLAGS ?=
 
-.PHONY: all build deps test race unit sanity e2e e2e-k8s bench demo fuzz vet clean
+.PHONY: all build deps test race unit sanity e2e e2e-k8s bench demo fuzz vet lint clean
 
 all: build
 
@@ -22,9 +22,14 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 
-# Everything: unit tests, kernel tests, the simulator, csi-sanity (mount/ext4, mount/xfs, block)
-# and the snapshot/restore end-to-end tests, with a check that nothing is left behind.
-test: deps vet
+# golangci-lint (pinned in hack/lint.sh, built once into a cache outside the project; .golangci.yml),
+# a go mod tidy check and shellcheck on the scripts. Needs no root unless shellcheck is missing.
+lint:
+	@hack/lint.sh
+
+# Everything: the static checks, unit tests, kernel tests, the simulator, csi-sanity (mount/ext4,
+# mount/xfs, block) and the snapshot/restore end-to-end tests, with a check that nothing is left behind.
+test: deps vet lint
 	hack/test.sh $(GOTESTFLAGS) ./...
 
 # The same tests under the race detector, the driver binary included.

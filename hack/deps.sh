@@ -13,6 +13,7 @@ check resize2fs e2fsprogs
 check mkfs.xfs xfsprogs
 check xfs_growfs xfsprogs
 check xfs_io xfsprogs
+check shellcheck shellcheck   # hack/lint.sh
 
 if ! command -v go >/dev/null 2>&1; then
   echo "Go is not installed (need Go 1.26 or newer on PATH)." >&2

@@ -40,16 +40,16 @@ func adminFail(format string, args ...any) error { return &adminErr{fmt.Sprintf(
 func runAdmin(args []string, getenv func(string) string, out, errw io.Writer) int {
 	root := getenv("DSMSIM_ROOT")
 	if root == "" {
-		fmt.Fprintln(errw, "dsmc-sim admin: DSMSIM_ROOT is not set")
+		_, _ = fmt.Fprintln(errw, "dsmc-sim admin: DSMSIM_ROOT is not set")
 		return 12
 	}
 	if len(args) == 0 {
-		fmt.Fprint(errw, adminUsage)
+		_, _ = fmt.Fprint(errw, adminUsage)
 		return 2
 	}
 	s, err := store.Open(root)
 	if err != nil {
-		fmt.Fprintln(errw, "dsmc-sim admin:", err)
+		_, _ = fmt.Fprintln(errw, "dsmc-sim admin:", err)
 		return 12
 	}
 	a := &admin{s: s, out: out}
@@ -59,13 +59,13 @@ func runAdmin(args []string, getenv func(string) string, out, errw io.Writer) in
 	case err == nil:
 		return 0
 	case errors.As(err, &ae):
-		fmt.Fprintln(errw, "dsmc-sim admin:", ae.msg)
+		_, _ = fmt.Fprintln(errw, "dsmc-sim admin:", ae.msg)
 		return 12
 	case errors.Is(err, errUsage):
-		fmt.Fprint(errw, adminUsage)
+		_, _ = fmt.Fprint(errw, adminUsage)
 		return 2
 	default:
-		fmt.Fprintln(errw, "dsmc-sim admin:", err)
+		_, _ = fmt.Fprintln(errw, "dsmc-sim admin:", err)
 		return 12
 	}
 }
@@ -192,7 +192,7 @@ func (a *admin) registerNode(args []string) error {
 		return nil
 	})
 	if err == nil {
-		fmt.Fprintf(a.out, "Node %s registered.\n", name)
+		_, _ = fmt.Fprintf(a.out, "Node %s registered.\n", name)
 	}
 	return err
 }
@@ -211,7 +211,7 @@ func (a *admin) updateNode(args []string) error {
 		return applyNodeSettings(n, m)
 	})
 	if err == nil {
-		fmt.Fprintf(a.out, "Node %s updated.\n", name)
+		_, _ = fmt.Fprintf(a.out, "Node %s updated.\n", name)
 	}
 	return err
 }
@@ -238,7 +238,7 @@ func (a *admin) removeNode(args []string) error {
 	})
 	if err == nil {
 		a.s.RemoveData(gone)
-		fmt.Fprintf(a.out, "Node %s removed.\n", name)
+		_, _ = fmt.Fprintf(a.out, "Node %s removed.\n", name)
 	}
 	return err
 }
@@ -255,7 +255,7 @@ func (a *admin) queryNode(args []string) error {
 			return adminFail("no matching nodes")
 		}
 		sort.Strings(names)
-		fmt.Fprintf(a.out, "%-24s %-14s %-10s %s\n", "Node Name", "PasswordAccess", "BackDelete", "Last Access")
+		_, _ = fmt.Fprintf(a.out, "%-24s %-14s %-10s %s\n", "Node Name", "PasswordAccess", "BackDelete", "Last Access")
 		for _, name := range names {
 			n := st.Nodes[name]
 			bd := "No"
@@ -266,7 +266,7 @@ func (a *admin) queryNode(args []string) error {
 			if !n.LastAccess.IsZero() {
 				la = n.LastAccess.Format(time.RFC3339)
 			}
-			fmt.Fprintf(a.out, "%-24s %-14s %-10s %s\n", n.Name, n.PasswordAccess, bd, la)
+			_, _ = fmt.Fprintf(a.out, "%-24s %-14s %-10s %s\n", n.Name, n.PasswordAccess, bd, la)
 		}
 		return nil
 	})
@@ -317,7 +317,7 @@ func (a *admin) proxy(args []string, grant bool) error {
 		if !grant {
 			verb = "revoked"
 		}
-		fmt.Fprintf(a.out, "Proxy authority to node %s %s for %s.\n", target, verb, strings.Join(agents, ","))
+		_, _ = fmt.Fprintf(a.out, "Proxy authority to node %s %s for %s.\n", target, verb, strings.Join(agents, ","))
 	}
 	return err
 }
@@ -325,7 +325,7 @@ func (a *admin) proxy(args []string, grant bool) error {
 func (a *admin) queryProxy(args []string) error {
 	m, _ := kv(args)
 	return a.s.View(func(st *store.State) error {
-		fmt.Fprintf(a.out, "%-20s %s\n", "Target Node", "Agent Node")
+		_, _ = fmt.Fprintf(a.out, "%-20s %s\n", "Target Node", "Agent Node")
 		var names []string
 		for n := range st.Nodes {
 			names = append(names, n)
@@ -336,7 +336,7 @@ func (a *admin) queryProxy(args []string) error {
 			if len(t.ProxyAgents) == 0 || (m["target"] != "" && !strings.EqualFold(m["target"], n)) {
 				continue
 			}
-			fmt.Fprintf(a.out, "%-20s %s\n", n, strings.Join(t.ProxyAgents, " "))
+			_, _ = fmt.Fprintf(a.out, "%-20s %s\n", n, strings.Join(t.ProxyAgents, " "))
 		}
 		return nil
 	})
@@ -367,7 +367,7 @@ func (a *admin) access(args []string, grant bool) error {
 				}
 			}
 			n.Access = append(n.Access, rule)
-			fmt.Fprintf(a.out, "Node %s may now read %s of %s.\n", rule.Node, spec, owner)
+			_, _ = fmt.Fprintf(a.out, "Node %s may now read %s of %s.\n", rule.Node, spec, owner)
 			return nil
 		}
 		kept := n.Access[:0]
@@ -387,7 +387,7 @@ func (a *admin) queryObjects(args []string) error {
 	return a.s.View(func(st *store.State) error {
 		objs := append([]*store.Object(nil), st.Objects...)
 		sort.SliceStable(objs, func(i, j int) bool { return objs[i].ID < objs[j].ID })
-		fmt.Fprintf(a.out, "%-6s %-16s %-5s %-3s %15s %15s %-25s %s\n", "ID", "Node", "Type", "A/I", "Size", "Stored", "Backup Time", "Name")
+		_, _ = fmt.Fprintf(a.out, "%-6s %-16s %-5s %-3s %15s %15s %-25s %s\n", "ID", "Node", "Type", "A/I", "Size", "Stored", "Backup Time", "Name")
 		for _, o := range objs {
 			if m["node"] != "" && !strings.EqualFold(m["node"], o.Node) {
 				continue
@@ -399,7 +399,7 @@ func (a *admin) queryObjects(args []string) error {
 			if fi, err := os.Stat(a.s.Path("data/" + o.Data)); err == nil {
 				stored = allocated(fi)
 			}
-			fmt.Fprintf(a.out, "%-6d %-16s %-5s %-3s %15d %15d %-25s %s\n", o.ID, o.Node, o.Type, activeFlag(o), o.Size, stored, o.BackupTime.Format(time.RFC3339), o.Name)
+			_, _ = fmt.Fprintf(a.out, "%-6d %-16s %-5s %-3s %15d %15d %-25s %s\n", o.ID, o.Node, o.Type, activeFlag(o), o.Size, stored, o.BackupTime.Format(time.RFC3339), o.Name)
 		}
 		return nil
 	})

@@ -151,7 +151,9 @@ func TestPasswordPrompts(t *testing.T) {
 func TestConfigurationErrors(t *testing.T) {
 	s := newSim(t)
 	dsmDir := t.TempDir()
-	os.WriteFile(filepath.Join(dsmDir, "dsm.sys"), []byte("SERVERNAME tsm1\n  NODENAME fromstanza\n  TCPSERVERADDRESS 127.0.0.1\nSERVERNAME tsm2\n  NODENAME other\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dsmDir, "dsm.sys"), []byte("SERVERNAME tsm1\n  NODENAME fromstanza\n  TCPSERVERADDRESS 127.0.0.1\nSERVERNAME tsm2\n  NODENAME other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		env  map[string]string

@@ -28,7 +28,7 @@ func BenchmarkImageBackupRestore1GiB(b *testing.B) {
 		if scratch, err = os.MkdirTemp(d, "dsmc-bench-"); err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { os.RemoveAll(scratch) })
+		b.Cleanup(func() { _ = os.RemoveAll(scratch) })
 	}
 	block := pattern(1<<20, 42)
 	src := newLoopIn(b, scratch, "src.img", size, func(f *os.File) {
@@ -70,7 +70,7 @@ func BenchmarkImageBackupRestore1GiB(b *testing.B) {
 			}
 		}
 		ddTime += time.Since(t1)
-		os.Remove(ddFile)
+		_ = os.Remove(ddFile)
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -92,16 +92,18 @@ func newLoopIn(b *testing.B, dir, name string, size int64, fill func(*os.File)) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	f.Truncate(size)
+	if err := f.Truncate(size); err != nil {
+		b.Fatal(err)
+	}
 	if fill != nil {
 		fill(f)
 	}
-	f.Close()
+	_ = f.Close()
 	out, err := exec.Command("losetup", "--find", "--show", p).CombinedOutput()
 	if err != nil {
 		b.Fatalf("losetup: %v %s", err, out)
 	}
 	dev := string(out[:len(out)-1])
-	b.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	b.Cleanup(func() { _ = exec.Command("losetup", "-d", dev).Run() })
 	return dev
 }

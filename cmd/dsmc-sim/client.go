@@ -190,7 +190,7 @@ func (c *client) execute() {
 // without an offset, and lost connections of commands that move no data.
 func (c *client) preCommandFaults() bool {
 	if f := c.firstFiring(faultHang, func(f *fault) bool { return f.after < 0 }); f != nil {
-		c.out.Flush()
+		_ = c.out.Flush()
 		hangForever()
 	}
 	if f := c.firstFiring(faultCrash, func(f *fault) bool { return f.after < 0 }); f != nil {
@@ -223,7 +223,7 @@ func currentUser() string {
 
 // readLine reads one answer from stdin; io.EOF when there is none.
 func (c *client) readLine() (string, error) {
-	c.out.Flush()
+	_ = c.out.Flush()
 	line, err := c.in.ReadString('\n')
 	if err != nil && (line == "" || err != io.EOF) {
 		return "", io.EOF

@@ -35,7 +35,7 @@ func (c *client) backupImage() error {
 		t.bytesInspected += obj.Size
 		c.printf("Image backup of volume '%s'\n\n", name)
 		x := c.storeObject(obj, f)
-		f.Close()
+		_ = f.Close()
 		if x.connectionLost() {
 			c.msg("ANS1029E")
 			return errStop
@@ -69,7 +69,7 @@ func (c *client) openImageSource(name string) (*store.Object, *os.File, bool) {
 	}
 	size, kind, err := blockio.Size(f)
 	if err != nil || kind != blockio.KindBlock {
-		f.Close()
+		_ = f.Close()
 		if err == nil {
 			c.diag("%s is a %s, not a block device", name, kind)
 		} else {
@@ -177,7 +177,7 @@ func (c *client) backupFile(name string) (xfer, *store.Object, bool) {
 		c.msg("ANS1089E")
 		return xfer{}, nil, false
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		c.diag("%s is not a regular file", name)

@@ -64,7 +64,7 @@ func (c *client) restoreImage() error {
 	if err != nil {
 		return err
 	}
-	defer out.Close()
+	defer func() { _ = out.Close() }()
 	if !c.cl.flag("noprompt") {
 		c.printf("Restore Image will overwrite the contents of '%s'.\n", dst)
 		if !c.confirm("Do you wish to continue? (Yes (Y)/No (N)) ") {
@@ -76,8 +76,11 @@ func (c *client) restoreImage() error {
 	if err != nil {
 		return err
 	}
-	defer data.Close()
+	defer func() { _ = data.Close() }()
 	x := c.transfer(sink, data, obj.Size, false, faultConnLost)
+	if cerr := out.Close(); cerr != nil && x.err == nil {
+		x.err = cerr // a write error the kernel reports only at close; the deferred Close is then a no-op
+	}
 	if x.connectionLost() {
 		c.msg("ANS1029E")
 		return errStop
@@ -110,7 +113,7 @@ func (c *client) openImageDestination(dst string, obj *store.Object, toFile bool
 		}
 		sink, err := blockio.NewFileSink(f)
 		if err != nil {
-			f.Close()
+			_ = f.Close()
 			return nil, nil, err
 		}
 		return f, sink, nil
@@ -137,11 +140,11 @@ func (c *client) openImageDestination(dst string, obj *store.Object, toFile bool
 	}
 	size, _, err := blockio.Size(f)
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, nil, err
 	}
 	if size < obj.Size {
-		f.Close()
+		_ = f.Close()
 		c.msg("ANS1253E", dst, c.fm.sizeText(size), obj.Name, c.fm.sizeText(obj.Size))
 		c.msg("ANS1814E", obj.Name)
 		return nil, nil, errStop
@@ -321,7 +324,7 @@ func (c *client) restoreOneFile(o *store.Object, target string) (xfer, error) {
 	if err != nil {
 		return xfer{err: err}, nil
 	}
-	defer data.Close()
+	defer func() { _ = data.Close() }()
 	var out *os.File
 	var sink blockio.Sink
 	if fi, err := os.Stat(target); err == nil && blockio.KindOf(fi) == blockio.KindBlock {
@@ -334,7 +337,7 @@ func (c *client) restoreOneFile(o *store.Object, target string) (xfer, error) {
 			err = fmtErr("%s holds %d bytes, the object has %d", target, size, o.Size)
 		}
 		if err != nil {
-			out.Close()
+			_ = out.Close()
 			return xfer{err: err}, nil
 		}
 		sink = blockio.NewBlockSink(out)
@@ -348,12 +351,14 @@ func (c *client) restoreOneFile(o *store.Object, target string) (xfer, error) {
 			return xfer{err: err}, nil
 		}
 		if sink, err = blockio.NewFileSink(out); err != nil {
-			out.Close()
+			_ = out.Close()
 			return xfer{err: err}, nil
 		}
 	}
 	x := c.transfer(sink, data, o.Size, false, faultConnLost)
-	out.Close()
+	if cerr := out.Close(); cerr != nil && x.err == nil {
+		x.err = cerr // a write error the kernel reports only at close
+	}
 	if x.err == nil {
 		c.restoreAttributes(o, target)
 	}
@@ -366,16 +371,16 @@ func (c *client) restoreAttributes(o *store.Object, target string) {
 		return
 	}
 	if o.Mode != 0 {
-		os.Chmod(target, os.FileMode(o.Mode))
+		_ = os.Chmod(target, os.FileMode(o.Mode))
 	}
 	if os.Geteuid() == 0 {
-		os.Lchown(target, o.UID, o.GID)
+		_ = os.Lchown(target, o.UID, o.GID)
 	}
 	if !o.ModTime.IsZero() {
 		at := o.AccessTime
 		if at.IsZero() {
 			at = time.Now()
 		}
-		os.Chtimes(target, at, o.ModTime)
+		_ = os.Chtimes(target, at, o.ModTime)
 	}
 }

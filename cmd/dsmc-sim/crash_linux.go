@@ -19,5 +19,5 @@ type kernelSigaction struct {
 // process by that signal like a crashing C program instead of a Go traceback.
 func defaultDisposition(sig syscall.Signal) {
 	var sa kernelSigaction
-	syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
+	_, _, _ = syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&sa)), 0, 8, 0, 0)
 }

@@ -161,7 +161,7 @@ func TestSlowTransferInFlight(t *testing.T) {
 				}
 				return
 			}
-			p.cmd.Process.Signal(sig)
+			_ = p.cmd.Process.Signal(sig)
 			r := p.wait(t, 10*time.Second)
 			if r.signal != sig {
 				t.Fatalf("want death by %v\n%s", sig, r)
@@ -188,7 +188,7 @@ func TestHang(t *testing.T) {
 				t.Fatalf("process ended instead of hanging\n%s", p.out.String())
 			case <-time.After(300 * time.Millisecond):
 			}
-			p.cmd.Process.Kill()
+			_ = p.cmd.Process.Kill()
 			r := p.wait(t, 10*time.Second)
 			if r.signal != syscall.SIGKILL {
 				t.Fatalf("want SIGKILL\n%s", r)

@@ -293,15 +293,15 @@ func hangForever() {
 // crash ends the process the way a crashing client would: stdout flushed as far
 // as it got, then a signal (default SIGKILL) or a bare exit code.
 func (c *client) crash(f *fault) {
-	c.out.Flush()
+	_ = c.out.Flush()
 	if f.signal != 0 {
 		resetSignals()
 		// A simulated crash leaves no core file behind.
-		syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
+		_ = syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{})
 		defaultDisposition(f.signal)
-		syscall.Kill(os.Getpid(), f.signal)
+		_ = syscall.Kill(os.Getpid(), f.signal)
 		time.Sleep(time.Second) // delivery is asynchronous
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
 	rc := f.rc
 	if rc < 0 {

@@ -28,7 +28,7 @@ func newLoop(t testing.TB, size int64, fill func(f *os.File)) string {
 	if fill != nil {
 		fill(f)
 	}
-	f.Close()
+	_ = f.Close()
 	out, err := exec.Command("losetup", "--find", "--show", p).CombinedOutput()
 	if err != nil {
 		t.Fatalf("losetup: %v: %s", err, out)
@@ -70,7 +70,7 @@ func readDev(t testing.TB, dev string, off, n int64) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b := make([]byte, n)
 	if _, err := f.ReadAt(b, off); err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestRestoreRefusesMountedDevice(t *testing.T) {
 	if err := unix.Mount(dst, mnt, "ext4", 0, ""); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Unmount(mnt, 0) })
+	t.Cleanup(func() { _ = unix.Unmount(mnt, 0) })
 	s := newSim(t)
 	s.must(0, "backup", "image", src)
 	r := s.run("restore", "image", "-noprompt", src, dst)

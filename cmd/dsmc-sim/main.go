@@ -20,7 +20,7 @@ func main() {
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	c := newClient(os.Getenv, bufio.NewReader(os.Stdin), out, os.Stderr)
 	rc := c.run(os.Args[1:])
-	out.Flush()
+	_ = out.Flush()
 	if p := os.Getenv("DSMSIM_PEAK_RSS_FILE"); p != "" {
 		writePeakRSS(p)
 	}
@@ -37,7 +37,7 @@ func writePeakRSS(path string) {
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			os.WriteFile(path, []byte(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))+"\n"), 0o644)
+			_ = os.WriteFile(path, []byte(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))+"\n"), 0o644)
 			return
 		}
 	}
@@ -69,7 +69,7 @@ func watchSignals() {
 		}
 		resetSignals()
 		// Die by the same signal so the parent sees how the process ended.
-		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
 	}()
 }
 

@@ -29,11 +29,11 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building the simulator:", err)
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -133,7 +133,7 @@ func (s *sim) runWith(o runOpts, args ...string) result {
 	r := finish(cmd, &stdout, &stderr, err)
 	if b, err := os.ReadFile(rssFile); err == nil {
 		r.peakRSSKiB, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-		os.Remove(rssFile)
+		_ = os.Remove(rssFile)
 	}
 	return r
 }
@@ -214,7 +214,7 @@ func (s *sim) start(o runOpts, args ...string) *bgProc {
 	}()
 	go func() {
 		err := cmd.Wait()
-		pw.Close()
+		_ = pw.Close()
 		var so bytes.Buffer
 		p.res = finish(cmd, &so, p.stderr, err)
 		close(p.done)
@@ -223,7 +223,7 @@ func (s *sim) start(o runOpts, args ...string) *bgProc {
 		select {
 		case <-p.done:
 		default:
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill()
 			<-p.done
 		}
 	})

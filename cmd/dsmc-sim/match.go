@@ -96,7 +96,7 @@ func filespaceOf(path string) (string, string) {
 	if err != nil {
 		return best, bestType
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	bestLen := -1

@@ -131,23 +131,23 @@ func (c *client) msg(id string, args ...any) {
 		toErr = id == "ANS1092W"
 	}
 	if toErr {
-		c.out.Flush()
-		fmt.Fprintln(c.errw, line)
+		_ = c.out.Flush()
+		_, _ = fmt.Fprintln(c.errw, line)
 		return
 	}
-	fmt.Fprintln(c.out, line)
-	c.out.Flush()
+	_, _ = fmt.Fprintln(c.out, line)
+	_ = c.out.Flush()
 }
 
 // printf writes to stdout. Output is flushed at once, like the real client's
 // line-by-line progress, so a watcher sees a transfer start while it runs.
 func (c *client) printf(format string, args ...any) {
-	fmt.Fprintf(c.out, format, args...)
-	c.out.Flush()
+	_, _ = fmt.Fprintf(c.out, format, args...)
+	_ = c.out.Flush()
 }
 
 // diag writes a simulator diagnostic (not something the real client prints).
 func (c *client) diag(format string, args ...any) {
-	c.out.Flush()
-	fmt.Fprintf(c.errw, "dsmc-sim: "+format+"\n", args...)
+	_ = c.out.Flush()
+	_, _ = fmt.Fprintf(c.errw, "dsmc-sim: "+format+"\n", args...)
 }

@@ -21,7 +21,7 @@ func sparseFile(t testing.TB, path string, size int64, chunks map[int64][]byte) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if err := f.Truncate(size); err != nil {
 		t.Fatal(err)
 	}
@@ -103,12 +103,12 @@ func sameContent(t testing.TB, a, b string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fa.Close()
+	defer func() { _ = fa.Close() }()
 	fb, err := os.Open(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fb.Close()
+	defer func() { _ = fb.Close() }()
 	sa, _ := fa.Seek(0, io.SeekEnd)
 	sb, _ := fb.Seek(0, io.SeekEnd)
 	if sa != sb {

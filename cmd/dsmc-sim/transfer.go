@@ -41,7 +41,7 @@ func (c *client) transfer(sink blockio.Sink, src *os.File, size int64, detectZer
 		x.fault = fe.f
 		switch fe.f.kind {
 		case faultHang:
-			c.out.Flush()
+			_ = c.out.Flush()
 			hangForever()
 		case faultCrash:
 			c.crash(fe.f)

@@ -79,7 +79,7 @@ func (v variant) banner(dateTime string) []string {
 func (v variant) serverVersionShort() string {
 	var a, b, c int
 	var lev string
-	fmt.Sscanf(v.serverLevel, "%d, Release %d, Level %s", &a, &b, &lev)
+	_, _ = fmt.Sscanf(v.serverLevel, "%d, Release %d, Level %s", &a, &b, &lev)
 	lp, _, _ := strings.Cut(lev, ".")
 	c, _ = strconv.Atoi(lp)
 	return fmt.Sprintf("Ver. %d, Rel. %d, Lev. %d.0", a, b, c)

@@ -89,7 +89,9 @@ func TestInactiveAndPointInTimeRestore(t *testing.T) {
 	for time.Now().Truncate(time.Second).Equal(first.Truncate(time.Second)) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	os.WriteFile(f, []byte("new"), 0o600)
+	if err := os.WriteFile(f, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s.must(0, "sel", f)
 	// Deleting the active version ("new") leaves only the inactive "old".
 	s.must(0, "delete", "backup", "-noprompt", f)

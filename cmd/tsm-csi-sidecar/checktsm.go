@@ -54,7 +54,7 @@ func checkTSM(args []string) int {
 			fmt.Fprintln(os.Stderr, "check-tsm:", err)
 			return 2
 		}
-		defer os.Remove(*scratchDir) // only if empty: the kit removes what it made
+		defer func() { _ = os.Remove(*scratchDir) }() // only if empty: the kit removes what it made
 	}
 	cfg.WorkDir = *scratchDir
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -66,7 +66,7 @@ func checkTSM(args []string) int {
 			fmt.Fprintln(os.Stderr, "check-tsm:", err)
 			return 2
 		}
-		defer os.RemoveAll(work)
+		defer func() { _ = os.RemoveAll(work) }()
 		cfg.WorkDir = work
 		if err := tsm.NewClient(cfg, nil).SeedPassword(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "check-tsm: seeding the password:", err)

@@ -130,7 +130,7 @@ func main() {
 				klog.ErrorS(err, "Metrics server stopped")
 			}
 		}()
-		defer srv.Close()
+		defer func() { _ = srv.Close() }()
 	}
 	if err := driver.Serve(ctx, *endpoint); err != nil {
 		klog.ErrorS(err, "Serving CSI failed")

@@ -43,7 +43,7 @@ func run() error {
 		return err
 	}
 	var undo cleanup
-	defer func() { undo.run(); os.RemoveAll(dir) }()
+	defer func() { undo.run(); _ = os.RemoveAll(dir) }()
 	ctx := context.Background()
 
 	step("building tsm-csi-sidecar and the dsmc simulator")
@@ -52,7 +52,9 @@ func run() error {
 		return err
 	}
 	server := filepath.Join(dir, "tsm-server")
-	os.MkdirAll(server, 0o750)
+	if err := os.MkdirAll(server, 0o750); err != nil {
+		return err
+	}
 	step("setting up the simulated TSM server: target node %s, one agent node per Kubernetes node", target)
 	for _, args := range [][]string{
 		{"register", "node", target, "secret"}, {"update", "node", target, "backdelete=yes"},
@@ -75,7 +77,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		undo.add(func() { d.Stop() })
+		undo.add(func() { _ = d.Stop() })
 		nodes[n] = d
 	}
 	one, two := nodes["node-1"], nodes["node-2"]
@@ -90,7 +92,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	undo.add(func() { one.Controller().DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: vol.Volume.VolumeId}) })
+	undo.add(func() {
+		_, _ = one.Controller().DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: vol.Volume.VolumeId})
+	})
 	mnt, err := publish(ctx, one, vol.Volume.VolumeId, capab, &undo)
 	if err != nil {
 		return err
@@ -116,7 +120,7 @@ func run() error {
 	}
 	fmt.Printf("    answered in %v: ready_to_use=%v\n    snapshot id: %s\n", time.Since(start).Round(time.Millisecond), snap.Snapshot.ReadyToUse, snap.Snapshot.SnapshotId)
 	undo.add(func() {
-		one.Controller().DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.Snapshot.SnapshotId})
+		_, _ = one.Controller().DeleteSnapshot(ctx, &csi.DeleteSnapshotRequest{SnapshotId: snap.Snapshot.SnapshotId})
 	})
 	for !snap.Snapshot.ReadyToUse {
 		time.Sleep(200 * time.Millisecond) // the snapshotter's retry interval, shortened
@@ -133,7 +137,9 @@ func run() error {
 	fmt.Println(indent(string(out)))
 
 	step("node-1: the source volume changes after the snapshot")
-	os.WriteFile(filepath.Join(mnt, "file-0.txt"), []byte("overwritten\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(mnt, "file-0.txt"), []byte("overwritten\n"), 0o644); err != nil {
+		return err
+	}
 
 	step("node-2: ListSnapshots finds the backup in TSM, though node-2 never saw it")
 	list, err := two.Controller().ListSnapshots(ctx, &csi.ListSnapshotsRequest{SourceVolumeId: vol.Volume.VolumeId})
@@ -153,7 +159,7 @@ func run() error {
 		return err
 	}
 	undo.add(func() {
-		two.Controller().DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: restored.Volume.VolumeId})
+		_, _ = two.Controller().DeleteVolume(ctx, &csi.DeleteVolumeRequest{VolumeId: restored.Volume.VolumeId})
 	})
 	mnt2, err := publish(ctx, two, restored.Volume.VolumeId, capab, &undo)
 	if err != nil {
@@ -178,13 +184,13 @@ func publish(ctx context.Context, d *harness.Driver, id string, c *csi.VolumeCap
 		return "", err
 	}
 	undo.add(func() {
-		d.Node().NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: staging})
+		_, _ = d.Node().NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: id, StagingTargetPath: staging})
 	})
 	if _, err := d.Node().NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{VolumeId: id, StagingTargetPath: staging, TargetPath: tgt, VolumeCapability: c}); err != nil {
 		return "", err
 	}
 	undo.add(func() {
-		d.Node().NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: tgt})
+		_, _ = d.Node().NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: id, TargetPath: tgt})
 	})
 	return tgt, nil
 }

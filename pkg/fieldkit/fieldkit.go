@@ -147,7 +147,7 @@ func (k *kit) cleanup() {
 func (k *kit) print(out io.Writer) bool {
 	ok := true
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ASSUMPTION\tCOMMAND\tSAW\tVERDICT")
+	_, _ = fmt.Fprintln(tw, "ASSUMPTION\tCOMMAND\tSAW\tVERDICT")
 	for _, r := range k.rows {
 		v := string(r.Verdict)
 		if r.Required {
@@ -157,13 +157,13 @@ func (k *kit) print(out io.Writer) bool {
 		} else {
 			v += " (informational)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Assumption, r.Command, oneLine(r.Saw), v)
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Assumption, r.Command, oneLine(r.Saw), v)
 	}
-	tw.Flush()
+	_ = tw.Flush()
 	if ok {
-		fmt.Fprintln(out, "\nresult: every assumption the driver depends on holds")
+		_, _ = fmt.Fprintln(out, "\nresult: every assumption the driver depends on holds")
 	} else {
-		fmt.Fprintln(out, "\nresult: an assumption the driver depends on does not hold; see docs/dsmc.md, \"Field kit\"")
+		_, _ = fmt.Fprintln(out, "\nresult: an assumption the driver depends on does not hold; see docs/dsmc.md, \"Field kit\"")
 	}
 	return ok
 }
@@ -204,10 +204,9 @@ func ids(err error) string {
 	return strings.Join(s, ",")
 }
 
-// volume is a loop device over a backing file with known content.
+// volume is a loop device over a backing file.
 type volume struct {
 	backing, dev string
-	content      []byte // first and last MiB written; the rest is zero
 }
 
 // newVolume creates a sparse backing file with random data in the first
@@ -220,7 +219,7 @@ func (k *kit) newVolume(name string, fill bool) (*volume, error) {
 	}
 	k.onCleanup(func() error { return rmIfExists(v.backing) })
 	if err := f.Truncate(k.cfg.Size); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	if fill {
@@ -229,18 +228,18 @@ func (k *kit) newVolume(name string, fill bool) (*volume, error) {
 		tail := make([]byte, 4096)
 		_, _ = rand.Read(tail)
 		if _, err := f.WriteAt(head, 0); err != nil {
-			f.Close()
+			_ = f.Close()
 			return nil, err
 		}
 		if _, err := f.WriteAt(tail, k.cfg.Size-4096); err != nil {
-			f.Close()
+			_ = f.Close()
 			return nil, err
 		}
 	} else {
 		// A marker in sector 0 shows whether a restore onto the device
 		// wrote it.
 		if _, err := f.WriteAt(bytes.Repeat([]byte{0xA5}, 512), 0); err != nil {
-			f.Close()
+			_ = f.Close()
 			return nil, err
 		}
 	}
@@ -282,7 +281,7 @@ func readAt(path string, off, n int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b := make([]byte, n)
 	if _, err := f.ReadAt(b, off); err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ func simulator(t *testing.T) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if simBin != "" {
-		os.RemoveAll(filepath.Dir(simBin))
+		_ = os.RemoveAll(filepath.Dir(simBin))
 	}
 	os.Exit(code)
 }

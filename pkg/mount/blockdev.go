@@ -23,7 +23,7 @@ func DeviceSize(dev string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("device size: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var size uint64
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size))); errno != 0 {
 		return 0, fmt.Errorf("device size of %s: BLKGETSIZE64: %w", dev, errno)
@@ -111,7 +111,7 @@ func WaitExclusive(ctx context.Context, dev string, limit time.Duration) error {
 		if err != nil {
 			return false, fmt.Errorf("open %s: %w", dev, err)
 		}
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return true, nil
 	})
 	if err != nil && busy && ctx.Err() == nil {

@@ -93,7 +93,7 @@ func syncDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open dir for fsync: %w", err)
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }()
 	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
 		// EINVAL: the filesystem cannot fsync directories; nothing to make durable.
 		return fmt.Errorf("fsync dir %s: %w", dir, err)

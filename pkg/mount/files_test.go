@@ -142,7 +142,7 @@ func readHead(tb testing.TB, p string, n int) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b := make([]byte, n)
 	if _, err := f.ReadAt(b, 0); err != nil {
 		tb.Fatal(err)

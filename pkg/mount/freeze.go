@@ -56,7 +56,7 @@ func freeze(ctx context.Context, mountPath string) (bool, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		err := unix.IoctlSetInt(int(f.Fd()), ioctlFIFREEZE, 0)
 		if errors.Is(err, unix.EBUSY) {
 			// Frozen already; whoever froze it thaws it.
@@ -107,7 +107,7 @@ func thaw(mountPath string) error {
 	if err != nil {
 		return fmt.Errorf("thaw: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	err = unix.IoctlSetInt(int(f.Fd()), ioctlFITHAW, 0)
 	if errors.Is(err, unix.EINVAL) {
 		return nil
@@ -137,7 +137,7 @@ func openMountRoot(mountPath string) (*os.File, error) {
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, &os.PathError{Op: "fstat", Path: mountPath, Err: err}
 	}
 	name, err := blockDeviceName(st.Dev)
@@ -149,7 +149,7 @@ func openMountRoot(mountPath string) (*os.File, error) {
 		err = fmt.Errorf("filesystem at %s is not on a block device: %w: %w", mountPath, ErrNotLoopDevice, err)
 	}
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	return f, nil

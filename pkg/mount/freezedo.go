@@ -53,7 +53,7 @@ func FrozenDo(ctx context.Context, mountPath string, limit time.Duration, fn fun
 		return frozen, err
 	case <-fctx.Done():
 		frozen, terr := thawNow()
-		<-done
+		<-done //nolint:errcheck // only waits for fn to return; the deadline is the error reported
 		if terr != nil {
 			return frozen, terr
 		}
@@ -77,7 +77,7 @@ func ThawLeftover(mountPath string) (wasFrozen bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("thaw leftover freeze: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	err = unix.IoctlSetInt(int(f.Fd()), ioctlFITHAW, 0)
 	if errors.Is(err, unix.EINVAL) {
 		return false, nil

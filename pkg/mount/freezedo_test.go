@@ -22,7 +22,7 @@ func writable(t *testing.T, dir, name string) {
 		}
 	case <-time.After(30 * time.Second):
 		_ = thaw(dir)
-		<-done
+		<-done //nolint:errcheck // only waits for the writer; the test fails on the timeout
 		t.Fatalf("%s is still frozen", dir)
 	}
 }

@@ -19,7 +19,7 @@ func TestGrowExt4Offline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { DetachLoop(context.Background(), dev) })
+	t.Cleanup(func() { _ = DetachLoop(context.Background(), dev) })
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", dev).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs: %v %s", err, out)
 	}

@@ -113,7 +113,7 @@ func loopIdentity(dev string) (devno, ino uint64, err error) {
 	if err != nil {
 		return 0, 0, &os.PathError{Op: "open", Path: dev, Err: err}
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	info, err := unix.IoctlLoopGetStatus64(fd)
 	if errors.Is(err, unix.ENXIO) {
 		return 0, 0, fmt.Errorf("%s: %w", dev, ErrNotAttached)
@@ -324,7 +324,7 @@ func detachLocked(ctx context.Context, dev string) error {
 	if err != nil {
 		return fmt.Errorf("detach loop %s: open: %w", dev, err)
 	}
-	unix.Close(fd)
+	_ = unix.Close(fd)
 
 	if _, err := run(ctx, "losetup", "--detach", dev); err != nil {
 		if released, _ := loopReleased(name, before); released {

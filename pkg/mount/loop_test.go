@@ -242,14 +242,14 @@ func TestDetachLoopWaitsForRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { holder.Close() })
+	t.Cleanup(func() { _ = holder.Close() })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := DetachLoop(ctx, dev); !errors.Is(err, ErrDeviceBusy) {
 		t.Fatalf("DetachLoop with an open holder: %v, want ErrDeviceBusy", err)
 	}
-	holder.Close()
+	_ = holder.Close()
 	err = waitFor(context.Background(), 10*time.Second, func() (bool, error) {
 		got, err := FindLoop(file)
 		return got == "", err
@@ -267,7 +267,7 @@ func TestDetachLoopWaitsForRelease(t *testing.T) {
 	released := make(chan error, 1)
 	go func() { released <- DetachLoop(context.Background(), dev) }()
 	waitDetachRequested(t, dev)
-	holder2.Close()
+	_ = holder2.Close()
 	select {
 	case err := <-released:
 		if err != nil {
@@ -358,7 +358,7 @@ func TestWaitExclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { DetachLoop(context.Background(), dev) })
+	t.Cleanup(func() { _ = DetachLoop(context.Background(), dev) })
 	if err := WaitExclusive(ctx, dev, time.Second); err != nil {
 		t.Fatalf("free device: %v", err)
 	}
@@ -371,7 +371,7 @@ func TestWaitExclusive(t *testing.T) {
 	}
 	released := make(chan error, 1)
 	go func() { released <- WaitExclusive(ctx, dev, time.Minute) }()
-	unix.Close(fd)
+	_ = unix.Close(fd)
 	if err := <-released; err != nil {
 		t.Fatalf("after release: %v", err)
 	}

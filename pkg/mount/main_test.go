@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	scratchRoot = root
-	os.Setenv("TMPDIR", root)
+	_ = os.Setenv("TMPDIR", root)
 
 	before, err := systemState()
 	if err != nil {

@@ -339,7 +339,7 @@ func TestMountedDeviceThroughLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { RemoveLink("/dev", name) })
+	t.Cleanup(func() { _ = RemoveLink("/dev", name) })
 	mnt := mountDir(t)
 	unmountAll(t, mnt)
 	if err := m.FormatAndMount(link, mnt, "ext4", nil); err != nil {

@@ -21,7 +21,7 @@ func Reflink(src, dst string) (err error) {
 	if err != nil {
 		return fmt.Errorf("reflink: %w", err)
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	st, err := in.Stat()
 	if err != nil {
 		return fmt.Errorf("reflink: %w", err)
@@ -68,7 +68,7 @@ func SupportsReflink(dir string) (bool, error) {
 		return false, fmt.Errorf("reflink probe: %w", err)
 	}
 	src := probe.Name()
-	defer os.Remove(src)
+	defer func() { _ = os.Remove(src) }()
 	// A clone of an empty file may succeed even where extents cannot be
 	// shared, so give the probe one block of data.
 	_, werr := probe.Write(make([]byte, 4096))

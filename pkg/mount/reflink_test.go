@@ -29,7 +29,7 @@ func TestReflink(t *testing.T) {
 			if err := CreateSparseFile(src, 256*mib); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { os.Remove(src); os.Remove(dst) })
+			t.Cleanup(func() { _ = os.Remove(src); _ = os.Remove(dst) })
 			writeAt(t, src, 0, randomBytes(t, mib))
 			writeAt(t, src, 200*mib, randomBytes(t, 3*mib))
 
@@ -66,13 +66,13 @@ func TestReflinkRefusesExistingAndMissing(t *testing.T) {
 	if err := os.WriteFile(src, []byte("source"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(src) })
+	t.Cleanup(func() { _ = os.Remove(src) })
 
 	existing := filepath.Join(dir, "existing")
 	if err := os.WriteFile(existing, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(existing) })
+	t.Cleanup(func() { _ = os.Remove(existing) })
 	if err := Reflink(src, existing); !errors.Is(err, os.ErrExist) {
 		t.Errorf("Reflink onto existing file: %v, want os.ErrExist", err)
 	}
@@ -139,7 +139,7 @@ func BenchmarkReflink(b *testing.B) {
 			if err := CreateSparseFile(src, size.bytes); err != nil {
 				b.Fatal(err)
 			}
-			b.Cleanup(func() { os.Remove(src) })
+			b.Cleanup(func() { _ = os.Remove(src) })
 			// The same 16 data extents in both sizes, spread over the file.
 			chunk := randomBytes(b, 256*kib)
 			for i := int64(0); i < 16; i++ {

@@ -38,7 +38,7 @@ func CheckPath(p string, forbidden ...string) error {
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	// The ancestors of the existing prefix, including itself, checked by inode.
 	var ancestors []unix.Stat_t
 	for q := existing; ; q = filepath.Dir(q) {
@@ -194,7 +194,7 @@ func MakeDirNoFollow(p string) (created bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	defer unix.Close(parent)
+	defer func() { _ = unix.Close(parent) }()
 	return mkdirAt(parent, p)
 }
 
@@ -207,11 +207,11 @@ func MakeFileNoFollow(p string) (created bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	defer unix.Close(parent)
+	defer func() { _ = unix.Close(parent) }()
 	base := filepath.Base(p)
 	fd, err := unix.Openat(parent, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o640)
 	if err == nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return true, nil
 	}
 	if !errors.Is(err, unix.EEXIST) {
@@ -248,11 +248,11 @@ func makeParents(p string) (int, error) {
 	for _, name := range strings.Split(strings.TrimPrefix(dir, "/"), "/") {
 		cur += "/" + name
 		if _, err := mkdirAt(fd, cur); err != nil {
-			unix.Close(fd)
+			_ = unix.Close(fd)
 			return -1, err
 		}
 		next, err := openat2At(fd, name, unix.O_DIRECTORY)
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		if err != nil {
 			return -1, classify(cur, err)
 		}
@@ -276,7 +276,7 @@ func mkdirAt(parent int, p string) (bool, error) {
 	if err != nil {
 		return false, classify(p, err)
 	}
-	unix.Close(fd)
+	_ = unix.Close(fd)
 	return false, nil
 }
 
@@ -317,7 +317,7 @@ func RemoveCreated(p string) error {
 	if err != nil {
 		return classify(filepath.Dir(p), err)
 	}
-	defer unix.Close(parent)
+	defer func() { _ = unix.Close(parent) }()
 	base := filepath.Base(p)
 	var st unix.Stat_t
 	if err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
@@ -355,7 +355,7 @@ func MountOf(p string) (mounted bool, rdev uint64, err error) {
 	if err != nil {
 		return false, 0, classify(p, err)
 	}
-	defer unix.Close(fd)
+	defer func() { _ = unix.Close(fd) }()
 	var stx unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO, &stx); err != nil {
 		return false, 0, &os.PathError{Op: "statx", Path: p, Err: err}

@@ -27,7 +27,7 @@ func SparseCopy(ctx context.Context, src, dst string) (err error) {
 	if err != nil {
 		return fmt.Errorf("sparse copy: %w", err)
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	st, err := in.Stat()
 	if err != nil {
 		return fmt.Errorf("sparse copy: %w", err)

@@ -200,7 +200,7 @@ func writeAt(tb testing.TB, path string, off int64, data []byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if _, err := f.WriteAt(data, off); err != nil {
 		tb.Fatal(err)
 	}
@@ -225,12 +225,12 @@ func sameContent(tb testing.TB, a, b string) bool {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer fa.Close()
+	defer func() { _ = fa.Close() }()
 	fb, err := os.Open(b)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer fb.Close()
+	defer func() { _ = fb.Close() }()
 	ba, bb := make([]byte, mib), make([]byte, mib)
 	for {
 		na, ea := io.ReadFull(fa, ba)
@@ -273,7 +273,7 @@ func dataMap(tb testing.TB, path string) [][2]int64 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	st, err := f.Stat()
 	if err != nil {
 		tb.Fatal(err)

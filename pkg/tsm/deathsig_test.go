@@ -38,7 +38,7 @@ func TestExecRunnerChildDiesWithDriver(t *testing.T) {
 			pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
 		}
 		if time.Now().After(deadline) {
-			driver.Process.Kill()
+			_ = driver.Process.Kill()
 			t.Fatal("dsmc never started")
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -46,7 +46,7 @@ func TestExecRunnerChildDiesWithDriver(t *testing.T) {
 	if processGone(pid) {
 		t.Fatal("dsmc is not running before the driver dies")
 	}
-	driver.Process.Kill()
-	driver.Wait()
+	_ = driver.Process.Kill()
+	_ = driver.Wait()
 	waitGone(t, pid)
 }

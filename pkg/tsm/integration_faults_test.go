@@ -33,7 +33,7 @@ func TestSimFaultAuth(t *testing.T) {
 		t.Errorf("error %+v", te)
 	}
 	_, err := c.QuerySession(simContext(t))
-	expectKind(t, err, KindAuth)
+	_ = expectKind(t, err, KindAuth)
 	noSimLeft(t)
 }
 
@@ -124,7 +124,7 @@ func TestSimFaultConnectionLostDuringImageRestore(t *testing.T) {
 	dst := loopDevice(t, simImageSize, nil)
 	c := srv.client("TSMTEST-NODE1", "DSMSIM_FAULT=connlost,after=256K,cmd=restore")
 	_, err := c.RestoreImage(ctx, alias, dst)
-	expectKind(t, err, KindConnection)
+	_ = expectKind(t, err, KindConnection)
 	noSimLeft(t)
 }
 
@@ -194,7 +194,7 @@ func TestSimFaultSlowTransferCanceled(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		expectKind(t, err, KindCanceled)
+		_ = expectKind(t, err, KindCanceled)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("errors.Is(context.Canceled) is false for %v", err)
 		}
@@ -210,7 +210,7 @@ func TestSimFaultHang(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_, err := c.QuerySession(ctx)
-	expectKind(t, err, KindTimeout)
+	_ = expectKind(t, err, KindTimeout)
 	noSimLeft(t)
 }
 
@@ -265,7 +265,7 @@ func TestSimFaultFileWithCount(t *testing.T) {
 	}
 	srv.admin(t, "fault", "add", "connlost,cmd=query,count=1")
 	_, err := c.QuerySession(ctx)
-	expectKind(t, err, KindConnection)
+	_ = expectKind(t, err, KindConnection)
 	if _, err := c.QuerySession(ctx); err != nil {
 		t.Errorf("the fault was not spent after one use: %v", err)
 	}
@@ -316,7 +316,7 @@ func TestSimAsNodeName(t *testing.T) {
 	b := srv.client("TSMTEST-AGENT-B").WithNode("TSMTEST-CLUSTER")
 
 	_, err := a.BackupFile(ctx, alias)
-	expectKind(t, err, KindAuth)
+	_ = expectKind(t, err, KindAuth)
 
 	srv.admin(t, "grant", "proxynode", "target=TSMTEST-CLUSTER", "agent=TSMTEST-AGENT-A,TSMTEST-AGENT-B")
 	if _, err := a.BackupFile(ctx, alias); err != nil {

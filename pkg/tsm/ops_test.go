@@ -149,7 +149,7 @@ func TestSimVerify(t *testing.T) {
 	if _, err := c.Delete(ctx, ModeFile, alias); err != nil {
 		t.Fatal(err)
 	}
-	expectKind(t, c.Verify(ctx, ModeFile, alias, size, start), KindUnverified)
+	_ = expectKind(t, c.Verify(ctx, ModeFile, alias, size, start), KindUnverified)
 	noSimLeft(t)
 }
 

@@ -173,7 +173,7 @@ func (c *Client) driverOptFile() (string, error) {
 		werr = os.Rename(tmp.Name(), path)
 	}
 	if werr != nil {
-		os.Remove(tmp.Name())
+		_ = os.Remove(tmp.Name())
 		return "", werr
 	}
 	return path, nil
@@ -197,7 +197,7 @@ func (c *Client) imageCompression() (value, where string) {
 	if err != nil {
 		return "no", path + " (not readable, so the client default)"
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	type stanza struct {
 		name, compression string
 	}

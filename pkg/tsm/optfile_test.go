@@ -54,7 +54,7 @@ func TestDriverOptions(t *testing.T) {
 	}
 	// A site options file named in Config must exist (dsmc would refuse it).
 	_, err = NewClient(Config{OptFile: site + ".missing"}, &fakeRunner{}).QuerySession(t.Context())
-	expectKind(t, err, KindInvalid)
+	_ = expectKind(t, err, KindInvalid)
 }
 
 // Whatever the site's dsm.opt sets for NUMBERFORMAT (1-6), DATEFORMAT,

@@ -32,8 +32,8 @@ func TestSimSeedPassword(t *testing.T) {
 	}
 
 	wrong := NewClient(Config{Binary: srv.bin, WorkDir: t.TempDir(), PasswordFile: writePasswordFile(t, "wrong\n"), Timeout: time.Minute}, runner)
-	expectKind(t, wrong.SeedPassword(ctx), KindAuth)
-	expectKind(t, func() error { _, err := plain.QuerySession(ctx); return err }(), KindNoPassword)
+	_ = expectKind(t, wrong.SeedPassword(ctx), KindAuth)
+	_ = expectKind(t, func() error { _, err := plain.QuerySession(ctx); return err }(), KindNoPassword)
 
 	f := &recordingRunner{inner: runner}
 	seeder := NewClient(Config{Binary: srv.bin, WorkDir: t.TempDir(), PasswordFile: writePasswordFile(t, pw+"\n"), Timeout: time.Minute}, f)
@@ -72,7 +72,7 @@ func TestSimBusy(t *testing.T) {
 			srv := newSimServer(t)
 			c := srv.client("TSMTEST-NODE1", "DSMSIM_FAULT="+fault)
 			_, err := c.QuerySession(simContext(t))
-			expectKind(t, err, KindBusy)
+			_ = expectKind(t, err, KindBusy)
 		})
 	}
 	noSimLeft(t)

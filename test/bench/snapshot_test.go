@@ -24,7 +24,7 @@ func BenchmarkCreateSnapshotCut(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
 	bins, err := harness.Build(filepath.Join(dir, "bin"))
 	if err != nil {
 		b.Fatal(err)
@@ -33,7 +33,7 @@ func BenchmarkCreateSnapshotCut(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { undo() })
+	b.Cleanup(func() { _ = undo() })
 	d, err := harness.Start(context.Background(), harness.DriverConfig{
 		Bin: bins, Dir: dir, StateDir: filepath.Join(mnt, "state"), NodeID: "bench",
 		TSMNode: "BENCH", ServerDir: filepath.Join(dir, "server"), Prefix: randomName("bench"),
@@ -41,7 +41,7 @@ func BenchmarkCreateSnapshotCut(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { d.Stop() })
+	b.Cleanup(func() { _ = d.Stop() })
 	ctx := context.Background()
 	ctl := d.Controller()
 	block := &csi.VolumeCapability{
@@ -55,7 +55,7 @@ func BenchmarkCreateSnapshotCut(b *testing.B) {
 			b.Fatal(err)
 		}
 		id := resp.Volume.VolumeId
-		b.Cleanup(func() { ctl.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: id}) })
+		b.Cleanup(func() { _, _ = ctl.DeleteVolume(context.Background(), &csi.DeleteVolumeRequest{VolumeId: id}) })
 		f, err := os.OpenFile(filepath.Join(mnt, "state", "volumes", id+".img"), os.O_WRONLY, 0)
 		if err != nil {
 			b.Fatal(err)
@@ -67,8 +67,10 @@ func BenchmarkCreateSnapshotCut(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		f.Sync()
-		f.Close()
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		_ = f.Close()
 		return id
 	}
 	small, large := volume("bench-small", 64<<20), volume("bench-large", 4<<30)

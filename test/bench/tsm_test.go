@@ -54,12 +54,12 @@ func loopWithData(b *testing.B, dir string, size int64) (file, dev string) {
 	if err := f.Sync(); err != nil {
 		b.Fatal(err)
 	}
-	f.Close()
+	_ = f.Close()
 	dev, err = mount.AttachLoop(context.Background(), file)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { mount.DetachLoop(context.Background(), dev) })
+	b.Cleanup(func() { _ = mount.DetachLoop(context.Background(), dev) })
 	return file, dev
 }
 
@@ -73,13 +73,13 @@ func emptyLoop(b *testing.B, dir string, size int64) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { mount.DetachLoop(context.Background(), dev) })
+	b.Cleanup(func() { _ = mount.DetachLoop(context.Background(), dev) })
 	return dev
 }
 
 func dropCaches(b *testing.B) {
 	b.Helper()
-	exec.Command("sync").Run()
+	_ = exec.Command("sync").Run()
 	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0); err != nil {
 		b.Fatalf("drop caches: %v", err)
 	}
@@ -113,7 +113,7 @@ type recordingRunner struct {
 }
 
 func (r *recordingRunner) Run(ctx context.Context, inv tsm.Invocation) (tsm.Output, error) {
-	os.Remove(r.rssFile)
+	_ = os.Remove(r.rssFile)
 	out, err := tsm.ExecRunner{Env: append(r.env, "DSMSIM_PEAK_RSS_FILE="+r.rssFile)}.Run(ctx, inv)
 	if data, rerr := os.ReadFile(r.rssFile); rerr == nil {
 		if kib, perr := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); perr == nil && kib > r.maxRSS {
@@ -136,14 +136,16 @@ func BenchmarkTSMRoundTrip1GiB(b *testing.B) {
 		b.Fatal(err)
 	}
 	server := filepath.Join(dir, "server")
-	os.MkdirAll(server, 0o750)
+	if err := os.MkdirAll(server, 0o750); err != nil {
+		b.Fatal(err)
+	}
 	_, src := loopWithData(b, dir, gib)
 	dst := emptyLoop(b, dir, gib)
 	link, err := mount.CreateLink("/dev", randomName("benchtsm-"), src)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { mount.RemoveLink("/dev", filepath.Base(link)) })
+	b.Cleanup(func() { _ = mount.RemoveLink("/dev", filepath.Base(link)) })
 
 	runner := &recordingRunner{env: []string{"DSMSIM_ROOT=" + server, "DSMSIM_NODE=BENCH", "DSMSIM_FSYNC=1"}, rssFile: filepath.Join(dir, "rss")}
 	client := tsm.NewClient(tsm.Config{Binary: bins.Dsmc}, runner)
@@ -156,7 +158,7 @@ func BenchmarkTSMRoundTrip1GiB(b *testing.B) {
 		copyFile := filepath.Join(server, "dd-copy.img")
 		ddTime += timed(b, "dd read", func() error { return dd(src, copyFile) })
 		ddTime += timed(b, "dd write", func() error { return dd(copyFile, dst) })
-		os.Remove(copyFile)
+		_ = os.Remove(copyFile)
 		if _, err := client.Delete(ctx, tsm.ModeImage, link); err != nil {
 			b.Fatal(err)
 		}

@@ -68,7 +68,7 @@ func (s *server) fault(t *testing.T, spec string) {
 	if err := bins.Admin(s.dir, "fault", "add", spec); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { bins.Admin(s.dir, "fault", "clear") })
+	t.Cleanup(func() { _ = bins.Admin(s.dir, "fault", "clear") })
 }
 
 func (s *server) clearFaults(t *testing.T) {

@@ -257,7 +257,7 @@ func writeAt(t *testing.T, path string, data []byte, off int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if _, err := f.WriteAt(data, off); err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func readAt(t *testing.T, path string, n int, off int64) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	buf := make([]byte, n)
 	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
@@ -309,7 +309,7 @@ func syncFS(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func run(m *testing.M) int {
 		fmt.Println(err)
 		return 1
 	}
-	defer os.RemoveAll(root)
+	defer func() { _ = os.RemoveAll(root) }()
 	b := make([]byte, 3)
 	rand.Read(b)
 	prefix = "e2e" + hex.EncodeToString(b)

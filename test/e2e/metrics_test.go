@@ -20,7 +20,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	_ = l.Close()
 	a := startNode(t, newServer(t, "NODE-A"), "node-a", "NODE-A", nodeOptions{args: []string{"--metrics-address=" + addr}})
 	vol, _ := blockVolume(t, a, "vol-metrics", 8<<20)
 	snap := a.snapshotReady("snap-metrics", vol.VolumeId, nil)
@@ -30,7 +30,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{
 		`tsmcsi_rpc_duration_seconds_count{code="OK",method="CreateSnapshot"}`,

@@ -317,7 +317,7 @@ func TestNodePathsRefused(t *testing.T) {
 		t.Run("stage "+tc.name, func(t *testing.T) {
 			a := a.in(t)
 			if strings.HasPrefix(tc.path, "/dev/") {
-				t.Cleanup(func() { os.Remove(tc.path) })
+				t.Cleanup(func() { _ = os.Remove(tc.path) })
 			}
 			err := a.stageAttempt(vol.VolumeId, tc.path, c)
 			wantCode(t, "NodeStageVolume", err, codes.InvalidArgument)

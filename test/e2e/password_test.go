@@ -43,7 +43,7 @@ func TestPasswordFile(t *testing.T) {
 	}
 	a.deleteSnapshotAtEnd(first.SnapshotId)
 	// Cleanups run last-in first-out: the right password is back before the deletes.
-	t.Cleanup(func() { os.WriteFile(pwFile, []byte(password+"\n"), 0o400) })
+	t.Cleanup(func() { _ = os.WriteFile(pwFile, []byte(password+"\n"), 0o400) })
 	var failure error
 	eventually(t, "the authentication failure is reported", time.Minute, func() (bool, error) {
 		_, err := a.createSnapshot("snap-bad-login", vol.VolumeId, nil)

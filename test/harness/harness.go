@@ -112,7 +112,7 @@ func Start(ctx context.Context, cfg DriverConfig) (*Driver, error) {
 		return nil, err
 	}
 	if err := d.waitReady(ctx); err != nil {
-		d.Kill()
+		_ = d.Kill()
 		return nil, fmt.Errorf("%w\n%s", err, d.Tail(40))
 	}
 	return d, nil
@@ -137,10 +137,10 @@ func (d *Driver) start() error {
 	cmd.Env = append(os.Environ(), "DSMSIM_ROOT="+cfg.ServerDir, "DSMSIM_NODE="+cfg.TSMNode)
 	cmd.Env = append(cmd.Env, cfg.Env...)
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return err
 	}
-	logf.Close()
+	_ = logf.Close()
 	d.cmd = cmd
 	d.done = make(chan error, 1)
 	go func() { d.done <- cmd.Wait() }()
@@ -165,12 +165,12 @@ func (d *Driver) waitReady(ctx context.Context) error {
 	select {
 	case r := <-res:
 		if r.err != nil {
-			conn.Close()
+			_ = conn.Close()
 			return fmt.Errorf("driver did not become ready: %w", r.err)
 		}
 	case err := <-d.done:
 		cancel()
-		conn.Close()
+		_ = conn.Close()
 		d.done <- err
 		return fmt.Errorf("driver exited before it was ready: %v", err)
 	}
@@ -192,7 +192,7 @@ func (d *Driver) Kill() error { return d.signal(syscall.SIGKILL) }
 
 func (d *Driver) signal(sig syscall.Signal) error {
 	if d.conn != nil {
-		d.conn.Close()
+		_ = d.conn.Close()
 		d.conn = nil
 	}
 	if d.cmd == nil {
@@ -213,7 +213,7 @@ func (d *Driver) Restart(ctx context.Context) error {
 		return err
 	}
 	if err := d.waitReady(ctx); err != nil {
-		d.Kill()
+		_ = d.Kill()
 		return fmt.Errorf("%w\n%s", err, d.Tail(40))
 	}
 	return nil

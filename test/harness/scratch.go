@@ -30,13 +30,13 @@ func ScratchFS(dir, fsType string, size int64) (string, func() error, error) {
 		return "", nil, err
 	}
 	if err := f.Truncate(size); err != nil {
-		f.Close()
+		_ = f.Close()
 		return "", nil, err
 	}
-	f.Close()
+	_ = f.Close()
 	dev, err := run("losetup", "--find", "--show", img)
 	if err != nil {
-		os.Remove(img)
+		_ = os.Remove(img)
 		return "", nil, err
 	}
 	undo := func() error {
@@ -47,7 +47,7 @@ func ScratchFS(dir, fsType string, size int64) (string, func() error, error) {
 		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Sprintf("losetup -d: %v %s", err, out))
 		}
-		os.Remove(img)
+		_ = os.Remove(img)
 		if len(errs) > 0 {
 			return fmt.Errorf("%s", strings.Join(errs, "; "))
 		}
@@ -58,15 +58,15 @@ func ScratchFS(dir, fsType string, size int64) (string, func() error, error) {
 		mkfs = []string{"-q", "-F"}
 	}
 	if _, err := run("mkfs."+fsType, append(mkfs, dev)...); err != nil {
-		undo()
+		_ = undo()
 		return "", nil, err
 	}
 	if err := os.MkdirAll(mnt, 0o750); err != nil {
-		undo()
+		_ = undo()
 		return "", nil, err
 	}
 	if _, err := run("mount", dev, mnt); err != nil {
-		undo()
+		_ = undo()
 		return "", nil, err
 	}
 	return mnt, undo, nil

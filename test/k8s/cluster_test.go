@@ -124,7 +124,7 @@ func (c *cluster) waitHTTP(name, url, token string) {
 		}
 		resp, err := api.http.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
 			}

@@ -49,8 +49,8 @@ func (p *proc) spawn() (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "=== %s start %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), p.bin, strings.Join(p.args, " "))
+	defer func() { _ = f.Close() }()
+	_, _ = fmt.Fprintf(f, "=== %s start %s %s\n", time.Now().UTC().Format(time.RFC3339Nano), p.bin, strings.Join(p.args, " "))
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), p.env...)
@@ -143,15 +143,6 @@ func (p *proc) stop(grace time.Duration) error {
 	return fmt.Errorf("%s did not stop within %v of SIGTERM; killed", p.name, grace)
 }
 
-// signal sends sig to the current run without stopping supervision.
-func (p *proc) signal(sig syscall.Signal) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = p.cmd.Process.Signal(sig)
-	}
-}
-
 // tail is the end of the process's log.
 func (p *proc) tail(n int) string { return tailFile(p.log, n) }
 
@@ -196,6 +187,6 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }

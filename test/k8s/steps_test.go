@@ -305,7 +305,7 @@ func writeDevice(t *testing.T, path string, data []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if _, err := f.WriteAt(data, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +320,7 @@ func readDevice(t *testing.T, path string, n int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	buf := make([]byte, n)
 	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
 		t.Fatal(err)
@@ -334,7 +334,7 @@ func writeTree(t *testing.T, dir, seed string) map[string]string {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if e.Name() != "lost+found" {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
 	for i, size := range []int{0, 1, 4095, 4096, 1 << 20, 3<<20 + 3} {

@@ -25,8 +25,10 @@ func makeFile(t *testing.T, size int64, chunks map[int64][]byte) *os.File {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	f.Truncate(size)
+	t.Cleanup(func() { _ = f.Close() })
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
 	for off, b := range chunks {
 		if _, err := f.WriteAt(b, off); err != nil {
 			t.Fatal(err)
@@ -74,7 +76,7 @@ func TestCopyKeepsContentAndSparseness(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer dst.Close()
+			defer func() { _ = dst.Close() }()
 			res, err := Copy(NewObjectSink(dst), src, tc.size, Options{BufSize: tc.bufSize, DetectZeros: true})
 			if err != nil {
 				t.Fatal(err)
@@ -131,7 +133,7 @@ func (g *stepGate) Pass(off, n int64) (int64, error) {
 func TestGate(t *testing.T) {
 	src := makeFile(t, 2<<20, map[int64][]byte{0: fill(2<<20, 7)})
 	dst, _ := os.Create(filepath.Join(t.TempDir(), "obj"))
-	defer dst.Close()
+	defer func() { _ = dst.Close() }()
 	res, err := Copy(NewObjectSink(dst), src, 2<<20, Options{Gate: stopAt{at: 1234567}, DetectZeros: true})
 	if !errors.Is(err, errStop) || res.Bytes != 1234567 {
 		t.Fatalf("stopped at %d with %v, want 1234567 and errStop", res.Bytes, err)
@@ -141,7 +143,7 @@ func TestGate(t *testing.T) {
 	}
 	// A gate that lets small pieces through still delivers everything.
 	dst2, _ := os.Create(filepath.Join(t.TempDir(), "obj2"))
-	defer dst2.Close()
+	defer func() { _ = dst2.Close() }()
 	g := &stepGate{}
 	if _, err := Copy(NewObjectSink(dst2), src, 2<<20, Options{Gate: g}); err != nil {
 		t.Fatal(err)
@@ -167,7 +169,7 @@ func TestSizeRejectsOtherKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if _, k, err := Size(f); err == nil || k != KindOther {
 		t.Fatalf("directory: kind %v err %v", k, err)
 	}

@@ -58,7 +58,7 @@ func (s *Store) lock(how int) (*os.File, error) {
 		}
 	}
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, err
 	}
 	return f, nil
@@ -105,12 +105,12 @@ func (s *Store) writeAtomic(path string, b []byte) error {
 		return err
 	}
 	if _, err := f.Write(b); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	if s.Fsync {
 		if err := f.Sync(); err != nil {
-			f.Close()
+			_ = f.Close()
 			return err
 		}
 	}
@@ -126,7 +126,7 @@ func (s *Store) View(fn func(*State) error) error {
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	st, err := s.load()
 	if err != nil {
 		return err
@@ -140,7 +140,7 @@ func (s *Store) Update(fn func(*State) error) error {
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	st, err := s.load()
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (s *Store) WithFileLocked(fn func() error) error {
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return fn()
 }
 
@@ -180,7 +180,7 @@ func (s *Store) OpenData(name string) (*os.File, error) {
 func (s *Store) RemoveData(names []string) {
 	for _, n := range names {
 		if n != "" {
-			os.Remove(filepath.Join(s.Root, dataDir, n))
+			_ = os.Remove(filepath.Join(s.Root, dataDir, n))
 		}
 	}
 }
@@ -210,8 +210,8 @@ func (s *Store) NewUpload() (*Upload, error) {
 		return nil, err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		_ = f.Close()
+		_ = os.Remove(f.Name())
 		return nil, err
 	}
 	return &Upload{s: s, name: name, f: f}, nil
@@ -228,8 +228,8 @@ func (u *Upload) Abort() {
 	if u.f == nil {
 		return
 	}
-	os.Remove(u.f.Name())
-	u.f.Close()
+	_ = os.Remove(u.f.Name())
+	_ = u.f.Close()
 	u.f = nil
 }
 
@@ -249,19 +249,19 @@ func (u *Upload) Commit(fn func(st *State, dataName string) error) error {
 			return err
 		}
 		if err := fn(st, u.name); err != nil {
-			os.Remove(final)
+			_ = os.Remove(final)
 			return err
 		}
 		u.s.sweep(st)
 		return nil
 	})
 	if u.f != nil {
-		u.f.Close()
+		_ = u.f.Close()
 		u.f = nil
 	}
 	if err != nil {
-		os.Remove(final)
-		os.Remove(tmp)
+		_ = os.Remove(final)
+		_ = os.Remove(tmp)
 	}
 	return err
 }
@@ -283,9 +283,9 @@ func (s *Store) sweep(st *State) {
 			continue
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			os.Remove(p)
+			_ = os.Remove(p)
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	used := make(map[string]bool, len(st.Objects))
 	for _, o := range st.Objects {
@@ -294,7 +294,7 @@ func (s *Store) sweep(st *State) {
 	datas, _ := os.ReadDir(filepath.Join(s.Root, dataDir))
 	for _, e := range datas {
 		if !used[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
-			os.Remove(filepath.Join(s.Root, dataDir, e.Name()))
+			_ = os.Remove(filepath.Join(s.Root, dataDir, e.Name()))
 		}
 	}
 }

@@ -31,7 +31,7 @@ func TestConcurrentUpdatesAreSerialised(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	s.View(func(st *State) error {
+	_ = s.View(func(st *State) error {
 		if len(st.Objects) != 200 {
 			t.Fatalf("%d versions, want 200 (lost updates)", len(st.Objects))
 		}
@@ -57,9 +57,11 @@ func TestUploadVisibility(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up.File().WriteString("partial")
+	if _, err := up.File().WriteString("partial"); err != nil {
+		t.Fatal(err)
+	}
 	// Nothing is a version until Commit.
-	s.View(func(st *State) error {
+	_ = s.View(func(st *State) error {
 		if len(st.Objects) != 0 {
 			t.Fatal("upload visible before commit")
 		}
@@ -71,7 +73,9 @@ func TestUploadVisibility(t *testing.T) {
 	}
 
 	up, _ = s.NewUpload()
-	up.File().WriteString("complete")
+	if _, err := up.File().WriteString("complete"); err != nil {
+		t.Fatal(err)
+	}
 	err = up.Commit(func(st *State, data string) error {
 		st.AddVersion(&Object{Node: "N", Type: TypeImage, Name: "/dev/x", Data: data}, time.Now())
 		return nil
@@ -80,7 +84,7 @@ func TestUploadVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	var data string
-	s.View(func(st *State) error {
+	_ = s.View(func(st *State) error {
 		data = st.Objects[0].Data
 		return nil
 	})
@@ -89,8 +93,10 @@ func TestUploadVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := make([]byte, 8)
-	f.Read(b)
-	f.Close()
+	if _, err := f.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
 	if string(b) != "complete" {
 		t.Fatalf("data %q", b)
 	}
@@ -104,12 +110,18 @@ func TestSweepRemovesOnlyDeadUploads(t *testing.T) {
 	live, _ := s.NewUpload() // holds its lock
 	defer live.Abort()
 	dead := filepath.Join(s.Root, "tmp", "dead.part")
-	os.WriteFile(dead, []byte("x"), 0o600)
+	if err := os.WriteFile(dead, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	orphan := filepath.Join(s.Root, dataDir, "orphan")
-	os.WriteFile(orphan, []byte("x"), 0o600)
+	if err := os.WriteFile(orphan, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	old := time.Now().Add(-2 * tmpGrace)
 	for _, p := range []string{dead, live.TempPath()} {
-		os.Chtimes(p, old, old)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.Sweep(); err != nil {
 		t.Fatal(err)
