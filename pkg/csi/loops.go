@@ -33,6 +33,6 @@ func (hostLoops) Flush(dev string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; Sync's result is the one that matters
 	return f.Sync()
 }

@@ -61,12 +61,6 @@ func (l *fakeLoops) Detach(_ context.Context, dev string) error {
 func (l *fakeLoops) Refresh(context.Context, string) error { return nil }
 func (l *fakeLoops) Flush(string) error                    { return nil }
 
-func (l *fakeLoops) attached() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.devOf)
-}
-
 // readySnapshot makes a volume with data and a ready file-mode snapshot of it.
 func readySnapshot(t *testing.T, d *Driver, name string, data []byte) *csi.Snapshot {
 	t.Helper()
