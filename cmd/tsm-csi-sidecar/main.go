@@ -54,7 +54,7 @@ type settings struct {
 	endpoint, nodeID, driverName, stateDir, dsmcPath, prefix   *string
 	compression, serverName, optFile, asNodeName, passwordFile *string
 	mode, linkDir, cutFallback, defaultFSType, metricsAddress  *string
-	dsmcTimeout                                                *time.Duration
+	dsmcTimeout, maxFreeze                                     *time.Duration
 	maxDsmc                                                    *int
 	overcommitRatio                                            *float64
 	showVersion                                                *bool
@@ -82,6 +82,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.cutFallback = fs.String("cut-fallback", csi.DefaultCutFallback, "where the state directory cannot reflink: copy (full sparse copy), live (back up the live device, not point-in-time) or fail")
 	s.defaultFSType = fs.String("default-fstype", csi.DefaultFSType, "file system of mount volumes whose request names none: ext4 or xfs")
 	s.overcommitRatio = fs.Float64("overcommit-ratio", csi.DefaultOvercommitRatio, "thin provisioning: volumes may promise this many times the free space of the state directory; 1 = every byte promised is there")
+	s.maxFreeze = fs.Duration("max-freeze", csi.DefaultMaxFreeze, "longest time a mounted file system stays frozen for a snapshot cut; past it the cut is abandoned and the file system thawed")
 	s.metricsAddress = fs.String("metrics-address", "", "address for Prometheus metrics (e.g. :9810); empty disables")
 	s.showVersion = fs.Bool("version", false, "print the version and exit")
 	fs.Var(&s.maxVolumeSize, "max-volume-size", "largest volume allowed (bytes, or with Ki/Mi/Gi/Ti); 0 = no limit")
@@ -115,8 +116,9 @@ func main() {
 		Compression:  *f.compression,
 		PasswordFile: *f.passwordFile,
 		Timeout:      *f.dsmcTimeout,
+		WorkDir:      *f.stateDir, // the driver's own dsmc options file, beside its records
 	}, nil)
-	driver, err := csi.NewDriver(ctx, csi.Options{
+	driver, err := csi.NewDriver(csi.Options{
 		DriverName:        *f.driverName,
 		NodeID:            *f.nodeID,
 		Version:           version,
@@ -129,14 +131,17 @@ func main() {
 		MaxVolumeSize:     int64(f.maxVolumeSize),
 		DefaultVolumeSize: int64(f.defaultVolSize),
 		DefaultFSType:     *f.defaultFSType,
+		MaxFreeze:         *f.maxFreeze,
 	}, client, mount.NewMounter())
+	if err == nil {
+		err = driver.SetOvercommitRatio(*f.overcommitRatio)
+	}
+	if err == nil {
+		err = driver.Start(ctx)
+	}
 	if err != nil {
 		klog.ErrorS(err, "Starting the driver failed")
 		os.Exit(1)
-	}
-	if err := driver.SetOvercommitRatio(*f.overcommitRatio); err != nil {
-		klog.ErrorS(err, "Starting the driver failed")
-		os.Exit(2)
 	}
 	if *f.metricsAddress != "" {
 		srv := &http.Server{Addr: *f.metricsAddress, Handler: driver.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}

@@ -15,8 +15,11 @@ import (
 func newTestDriver(t *testing.T, opts Options) *Driver {
 	t.Helper()
 	opts.DriverName, opts.NodeID, opts.StateDir, opts.VolumePrefix = "test.csi", "node-1", t.TempDir(), DefaultVolumePrefix
-	d, err := NewDriver(context.Background(), opts, nil, nil)
+	d, err := NewDriver(opts, nil, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Stop)
@@ -24,7 +27,7 @@ func newTestDriver(t *testing.T, opts Options) *Driver {
 }
 
 // addVolume records a ready volume with a sparse backing file, as CreateVolume leaves it.
-func addVolume(t *testing.T, d *Driver, v volumeRecord) *volumeRecord {
+func addVolumeRecord(t *testing.T, d *Driver, v volumeRecord) *volumeRecord {
 	t.Helper()
 	v.ID, v.Phase = volumeIDFor(v.Name), phaseReady
 	if err := os.WriteFile(d.backingFile(v.ID), nil, 0o600); err != nil {
@@ -98,7 +101,7 @@ func TestCreateVolumeRefusals(t *testing.T) {
 
 func TestControllerExpandVolumeBeyondAnySize(t *testing.T) {
 	d := newTestDriver(t, Options{})
-	v := addVolume(t, d, volumeRecord{Name: "grow", SizeBytes: 1 << 20, Access: "block"})
+	v := addVolumeRecord(t, d, volumeRecord{Name: "grow", SizeBytes: 1 << 20, Access: "block"})
 	for _, tc := range []struct {
 		req  int64
 		code codes.Code
@@ -142,7 +145,7 @@ func TestMaximumVolumeSizeIsAccepted(t *testing.T) {
 func TestVolumeKeepsItsKind(t *testing.T) {
 	d := newTestDriver(t, Options{})
 	params := map[string]string{"csi.storage.k8s.io/pvc/name": "data"}
-	v := addVolume(t, d, volumeRecord{Name: "kind", SizeBytes: 1 << 20, Access: "mount", FSType: "ext4", Parameters: params})
+	v := addVolumeRecord(t, d, volumeRecord{Name: "kind", SizeBytes: 1 << 20, Access: "mount", FSType: "ext4", Parameters: params})
 	blk := d.addBlock(t)
 	for _, tc := range []struct {
 		name   string
@@ -194,5 +197,5 @@ func TestVolumeKeepsItsKind(t *testing.T) {
 }
 
 func (d *Driver) addBlock(t *testing.T) *volumeRecord {
-	return addVolume(t, d, volumeRecord{Name: "raw", SizeBytes: 1 << 20, Access: "block"})
+	return addVolumeRecord(t, d, volumeRecord{Name: "raw", SizeBytes: 1 << 20, Access: "block"})
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"k8s.io/klog/v2"
 
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
@@ -23,27 +24,75 @@ const (
 // the volume's device is flushed first so that writes buffered in the block device's cache are
 // in the backing file. Where the state directory cannot reflink, the configured fallback
 // applies; allowLive lets the caller accept "no cut, use the live device" (cutLive, dst not made).
-func (d *Driver) cut(ctx context.Context, v *volumeRecord, dst string, allowLive bool) (string, time.Time, error) {
-	src := d.backingFile(v.ID)
+func (d *Driver) cut(ctx context.Context, v *volumeRecord, dst string, allowLive bool) (how string, at time.Time, err error) {
 	staged, err := d.stagedAt(v.ID)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if staged != "" {
-		if err := mount.Freeze(ctx, staged); err != nil {
-			return "", time.Time{}, wrap(err, "freeze %s", staged)
-		}
-		defer func() {
-			if err := mount.Thaw(context.WithoutCancel(ctx), staged); err != nil {
-				klog.ErrorS(err, "Thaw failed", "volumeID", v.ID, "path", staged)
-			}
-		}()
+	if staged == "" {
+		return d.cutUnfrozen(ctx, v, dst, allowLive)
 	}
+	// The freeze is recorded before it is applied, so that a driver killed while the file
+	// system is frozen thaws it at its next start instead of leaving every writer hanging.
+	rec := freezeRecord{VolumeID: v.ID, Path: staged}
+	if err := d.freezes.Put(v.ID, rec); err != nil {
+		return "", time.Time{}, wrap(err, "record the freeze of %s", v.ID)
+	}
+	frozen, err := mount.FrozenDo(ctx, staged, d.opts.MaxFreeze, func(fctx context.Context) error {
+		var cerr error
+		how, at, cerr = d.cutUnfrozen(fctx, v, dst, allowLive)
+		return cerr
+	})
+	d.metrics.frozen.Observe(frozen.Seconds())
+	klog.InfoS("File system frozen for a cut", "volumeID", v.ID, "path", staged, "frozen", frozen.Round(time.Microsecond))
+	if errors.Is(err, mount.ErrFreezeTimeout) {
+		_ = removeIfExists(dst)
+		err = newError(codes.FailedPrecondition, err, "the cut of volume %s needed the file system frozen longer than --max-freeze=%s, so it was abandoned and the file system thawed; put the state directory on xfs or btrfs, where a cut is a reflink that takes milliseconds", v.ID, d.opts.MaxFreeze)
+	}
+	if derr := d.freezes.Delete(v.ID); derr != nil && err == nil {
+		err = derr
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return how, at, nil
+}
+
+// freezeRecord names a file system the driver froze; start-up thaws each one it finds.
+type freezeRecord struct {
+	VolumeID string `json:"volumeID"`
+	Path     string `json:"path"`
+}
+
+// thawLeftovers thaws what a killed earlier run of the driver may have left frozen.
+func (d *Driver) thawLeftovers() error {
+	keys, err := d.freezes.Keys()
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		var rec freezeRecord
+		if err := d.freezes.Get(k, &rec); err != nil {
+			klog.ErrorS(err, "Unreadable freeze record", "volumeID", k)
+		} else if was, err := mount.ThawLeftover(rec.Path); err != nil {
+			return wrap(err, "thaw %s left frozen by an earlier run", rec.Path)
+		} else if was {
+			klog.InfoS("Thawed a file system an earlier run left frozen", "volumeID", rec.VolumeID, "path", rec.Path)
+		}
+		if err := d.freezes.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Driver) cutUnfrozen(ctx context.Context, v *volumeRecord, dst string, allowLive bool) (string, time.Time, error) {
+	src := d.backingFile(v.ID)
 	if err := d.flushDevice(v.ID); err != nil {
 		return "", time.Time{}, err
 	}
 	at := time.Now().UTC()
-	err = mount.Reflink(src, dst)
+	err := mount.Reflink(src, dst)
 	if err == nil {
 		return cutReflink, at, nil
 	}
@@ -58,6 +107,7 @@ func (d *Driver) cut(ctx context.Context, v *volumeRecord, dst string, allowLive
 		return "", time.Time{}, errPrecondition("the state directory %s cannot reflink and --cut-fallback=fail", d.opts.StateDir)
 	}
 	if err := mount.SparseCopy(ctx, src, dst); err != nil {
+		_ = removeIfExists(dst)
 		return "", time.Time{}, wrap(err, "copy volume %s", v.ID)
 	}
 	return cutCopied, at, nil

@@ -46,8 +46,13 @@ type Options struct {
 	MaxConcurrentDsmc int
 	MaxVolumeSize     int64
 	DefaultVolumeSize int64
-	DefaultFSType     string // for mount volumes whose capability names none
+	DefaultFSType     string        // for mount volumes whose capability names none
+	MaxFreeze         time.Duration // longest time a file system may stay frozen for a cut
 }
+
+// DefaultMaxFreeze bounds a freeze when Options name none: a reflink cut takes milliseconds, a
+// copy cut of a large volume would stall the application for minutes and is abandoned instead.
+const DefaultMaxFreeze = 30 * time.Second
 
 // Driver implements the CSI Identity, Controller and Node services.
 type Driver struct {
@@ -62,11 +67,12 @@ type Driver struct {
 	codec       handleCodec
 	topologyKey string
 
-	volumes   *state.Dir
-	snapshots *state.Dir
-	dataDir   string // backing files of volumes
-	cutDir    string // point-in-time cuts waiting for upload
-	fileDir   string // file-mode hardlinks (the TSM object names of file backups)
+	volumes *state.Dir
+	snaps   *snapshotBook
+	freezes *state.Dir // file systems frozen right now: recorded before the freeze, thawed at start-up
+	dataDir string     // backing files of volumes
+	cutDir  string     // point-in-time cuts waiting for upload
+	fileDir string     // file-mode hardlinks (the TSM object names of file backups)
 
 	// nodes holds what the node service staged and published; written by node.go only.
 	nodes *state.Dir
@@ -75,15 +81,16 @@ type Driver struct {
 	slots     chan struct{} // one token per dsmc process allowed at once
 	longSlots chan struct{} // tokens for uploads and restores: all slots but one
 	jobs      *jobs
+	outcomes  sync.Map // volume id -> *restoreOutcome: restore results no record could hold
 	metrics   *metrics
 
 	stateLock *os.File
 	stopOnce  sync.Once
 }
 
-// NewDriver checks the options, takes the state directory (one driver per directory) and
-// recovers what an earlier run left behind.
-func NewDriver(ctx context.Context, opts Options, client *tsm.Client, mounter *mount.Mounter) (*Driver, error) {
+// NewDriver checks the options and builds the driver; it touches nothing. Start takes the state
+// directory and recovers what an earlier run left behind.
+func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Driver, error) {
 	if opts.DriverName == "" || opts.NodeID == "" {
 		return nil, errors.New("driver name and node id are required")
 	}
@@ -118,6 +125,9 @@ func NewDriver(ctx context.Context, opts Options, client *tsm.Client, mounter *m
 	if opts.DefaultVolumeSize <= 0 {
 		opts.DefaultVolumeSize = 1 << 30
 	}
+	if opts.MaxFreeze <= 0 {
+		opts.MaxFreeze = DefaultMaxFreeze
+	}
 	d := &Driver{
 		opts:        opts,
 		tsm:         client,
@@ -150,28 +160,42 @@ func NewDriver(ctx context.Context, opts Options, client *tsm.Client, mounter *m
 			return nil, err
 		}
 	}
-	for _, dir := range []string{opts.StateDir, d.dataDir, d.cutDir, d.fileDir} {
+	return d, nil
+}
+
+// Start takes the state directory (one driver per directory), opens the records, and recovers
+// what an earlier run left behind: frozen file systems, volumes, unfinished jobs, orphans.
+func (d *Driver) Start(ctx context.Context) error {
+	for _, dir := range []string{d.opts.StateDir, d.dataDir, d.cutDir, d.fileDir} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := d.lockStateDir(); err != nil {
-		return nil, err
+		return err
 	}
-	if d.volumes, err = state.OpenDir(filepath.Join(opts.StateDir, "records", "volumes")); err != nil {
-		return nil, err
+	var err error
+	open := func(name string) *state.Dir {
+		if err != nil {
+			return nil
+		}
+		var dir *state.Dir
+		dir, err = state.OpenDir(filepath.Join(d.opts.StateDir, "records", name))
+		return dir
 	}
-	if d.snapshots, err = state.OpenDir(filepath.Join(opts.StateDir, "records", "snapshots")); err != nil {
-		return nil, err
-	}
-	if d.nodes, err = state.OpenDir(filepath.Join(opts.StateDir, "records", "node")); err != nil {
-		return nil, err
+	d.volumes = open("volumes")
+	d.snaps = &snapshotBook{dir: open("snapshots")}
+	d.nodes = open("node")
+	d.freezes = open("freezes")
+	if err != nil {
+		d.Stop()
+		return err
 	}
 	if err := d.recover(ctx); err != nil {
 		d.Stop()
-		return nil, fmt.Errorf("recover state: %w", err)
+		return fmt.Errorf("recover state: %w", err)
 	}
-	return d, nil
+	return nil
 }
 
 // lockStateDir stops a second driver from sharing the state directory, which would make two

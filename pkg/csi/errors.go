@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -75,8 +76,10 @@ func tsmCode(k tsm.Kind) codes.Code {
 		return codes.NotFound
 	case tsm.KindAuth, tsm.KindMissing:
 		return codes.FailedPrecondition
-	case tsm.KindConnection:
+	case tsm.KindConnection, tsm.KindBusy:
 		return codes.Unavailable
+	case tsm.KindNoPassword:
+		return codes.FailedPrecondition
 	case tsm.KindRestartPending:
 		return codes.Aborted
 	case tsm.KindNoSpace:
@@ -111,6 +114,8 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return codes.ResourceExhausted
 	case errors.Is(err, state.ErrNotFound):
 		return codes.NotFound
 	case errors.Is(err, mount.ErrReflinkUnsupported), errors.Is(err, mount.ErrDeviceBusy):

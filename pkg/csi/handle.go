@@ -42,6 +42,7 @@ var (
 	volumeIDPattern = regexp.MustCompile(`^vol-[0-9a-f]{20}$`)
 	ownerPattern    = regexp.MustCompile(`^[A-Za-z0-9._+&-]{0,64}$`)
 	prefixPattern   = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,30}[a-z0-9])?$`)
+	fileDirPattern  = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
 	objectPattern   = regexp.MustCompile(`^([0-9a-f]{16})-([0-9a-f]{20})-([0-9a-f]{1,16})$`)
 )
 
@@ -153,11 +154,15 @@ func (c handleCodec) fromObject(mode tsm.Mode, owner, object string) (snapshotRe
 	if !path.IsAbs(object) || path.Clean(object) != object || strings.ContainsAny(object, ": \t\n") {
 		return snapshotRef{}, fmt.Errorf("object %q is not a clean absolute path", object)
 	}
-	// File-mode objects live in <state-dir>/tsm of the node that took them, and state
-	// directories may differ between nodes; the strict name below is what keeps such an id
-	// inside this driver's namespace. Image objects are always in the link directory.
-	if mode == tsm.ModeImage && path.Clean(dir) != c.imageDir {
+	// Image objects are always in the link directory. File-mode objects live in <state-dir>/tsm
+	// of the node that took them, and state directories may differ between nodes; such a
+	// directory must still look like one: plain characters only (no dsmc wildcard can reach a
+	// query or a delete) and ending in /tsm.
+	switch {
+	case mode == tsm.ModeImage && path.Clean(dir) != c.imageDir:
 		return snapshotRef{}, fmt.Errorf("object %q is outside %s", object, c.imageDir)
+	case mode == tsm.ModeFile && (!fileDirPattern.MatchString(path.Clean(dir)) || path.Base(dir) != path.Base(c.fileDir)):
+		return snapshotRef{}, fmt.Errorf("object %q is not in a driver's file directory (<state-dir>/%s)", object, path.Base(c.fileDir))
 	}
 	rest, ok := strings.CutPrefix(base, c.prefix+"-")
 	if !ok {

@@ -83,12 +83,18 @@ func TestHandleRejects(t *testing.T) {
 		"tsm1:i:a:b:/dev/backup-" + good,
 		"tsm1:i::/dev/backup-" + good + strings.Repeat("0", 80),
 		"tsm1:i::dev/backup-" + good,
+		// File-mode objects outside this driver's file directory, wildcards included.
+		"tsm1:f::/var/lib/*/tsm/backup-" + good,
+		"tsm1:f::/var/lib/other state/tsm/backup-" + good,
+		"tsm1:f::/var/lib/tsm-csi/volumes/backup-" + good,
+		"tsm1:f::/var/lib/tsm-csi/ts?/backup-" + good,
+		"tsm1:f::/etc/backup-" + good,
 	} {
 		if r, err := c.decode(id); err == nil {
 			t.Errorf("decode(%q) accepted: %+v", id, r)
 		}
 	}
-	for _, id := range []string{"tsm1:i::/dev/backup-" + good, "tsm1:f:N:/var/lib/other-state/tsm/backup-" + good} {
+	for _, id := range []string{"tsm1:i::/dev/backup-" + good, "tsm1:f:N:/var/lib/tsm-csi/tsm/backup-" + good, "tsm1:f:N:/var/lib/other-state/tsm/backup-" + good} {
 		if _, err := c.decode(id); err != nil {
 			t.Fatalf("control id %q rejected: %v", id, err)
 		}

@@ -21,7 +21,7 @@ func (d *Driver) GetPluginCapabilities(context.Context, *csi.GetPluginCapabiliti
 	}}, nil
 }
 
-// Probe answers ready once the driver has recovered its state (NewDriver does that before the
+// Probe answers ready once the driver has recovered its state (Start does that before the
 // socket exists). TSM reachability is not part of it: a TSM outage would get the driver
 // restarted by its liveness probe, which cures nothing and interrupts every upload.
 func (d *Driver) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse, error) {

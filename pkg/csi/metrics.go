@@ -16,6 +16,8 @@ type metrics struct {
 	jobs     *prometheus.HistogramVec
 	bytes    *prometheus.CounterVec
 	running  *prometheus.GaugeVec
+	frozen   prometheus.Histogram
+	skipped  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -39,8 +41,17 @@ func newMetrics() *metrics {
 			Name: "tsmcsi_jobs_running",
 			Help: "Background TSM jobs in progress.",
 		}, []string{"job"}),
+		frozen: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tsmcsi_freeze_duration_seconds",
+			Help:    "How long a file system stayed frozen for a snapshot cut.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tsmcsi_query_rows_skipped_total",
+			Help: "Rows of dsmc query output that could not be parsed and were left out of a listing.",
+		}),
 	}
-	m.registry.MustRegister(m.rpc, m.jobs, m.bytes, m.running)
+	m.registry.MustRegister(m.rpc, m.jobs, m.bytes, m.running, m.frozen, m.skipped)
 	return m
 }
 

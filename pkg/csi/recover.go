@@ -16,6 +16,9 @@ import (
 // node: volumes re-attached, unfinished jobs resumed or failed cleanly, and links, loop devices
 // and cut files that no job owns removed.
 func (d *Driver) recover(ctx context.Context) error {
+	if err := d.thawLeftovers(); err != nil {
+		return err
+	}
 	keys, err := d.volumes.Keys()
 	if err != nil {
 		return err
@@ -40,6 +43,11 @@ func (d *Driver) recover(ctx context.Context) error {
 			klog.InfoS("Resuming an interrupted restore", "volumeID", id, "object", ref.Object)
 			d.launchRestore(id, ref)
 		case phaseReady:
+			// The size comes from the record: a restore killed after its rename may have left a
+			// smaller file, and growing is idempotent.
+			if err := mount.GrowFile(d.backingFile(id), v.SizeBytes); err != nil {
+				klog.ErrorS(err, "Growing a volume to its recorded size failed", "volumeID", id)
+			}
 			if _, err := d.device(ctx, id); err != nil {
 				klog.ErrorS(err, "Re-attaching a volume failed", "volumeID", id)
 			}
@@ -47,7 +55,7 @@ func (d *Driver) recover(ctx context.Context) error {
 	}
 
 	owned := map[string]bool{} // cut files that a resumed upload still needs
-	keys, err = d.snapshots.Keys()
+	keys, err = d.snaps.keys()
 	if err != nil {
 		return err
 	}
@@ -58,18 +66,27 @@ func (d *Driver) recover(ctx context.Context) error {
 			continue
 		}
 		switch s.Phase {
-		case phaseCutting:
+		case snapCutting:
 			klog.InfoS("Removing a snapshot whose cut was interrupted", "snapshotID", s.ID)
 			if err := d.removeSnapshotLeftovers(ctx, s); err != nil {
 				return err
 			}
-		case phaseUploading:
+		case snapUploading:
 			if err := d.releaseUploadResources(ctx, s, false); err != nil {
 				return err
 			}
-			klog.InfoS("Resuming an interrupted upload", "snapshotID", s.ID)
+			if _, err := os.Stat(d.cutFile(key)); s.Cut != cutLive && errors.Is(err, os.ErrNotExist) {
+				d.loseSnapshot(s, "its point-in-time image is gone from "+d.cutDir+" (was the state directory replaced?)")
+				continue
+			}
+			klog.InfoS("Resuming an interrupted upload of the same cut", "snapshotID", s.ID)
 			owned[d.cutFile(key)] = true
-			d.startUpload(s)
+			if _, err := d.snaps.update(s.Key, s.ID, func(cur *snapshotRecord) (snapshotPhase, error) {
+				d.startUpload(cur)
+				return "", nil
+			}); err != nil {
+				return err
+			}
 		default:
 			if err := d.releaseUploadResources(ctx, s, true); err != nil {
 				return err
@@ -104,9 +121,9 @@ func (d *Driver) removeOrphans(ctx context.Context, owned map[string]bool) error
 		}
 	}
 	uploading := map[string]bool{}
-	keys, _ := d.snapshots.Keys()
+	keys, _ := d.snaps.keys()
 	for _, k := range keys {
-		if s, err := d.loadSnapshot(k); err == nil && s.Phase == phaseUploading {
+		if s, err := d.loadSnapshot(k); err == nil && s.Phase == snapUploading {
 			uploading[filepath.Base(s.Object)] = true
 		}
 	}

@@ -12,27 +12,42 @@ import (
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
 )
 
-// startRestore records the new volume as "restoring" and starts dsmc in the background.
-// Image restores write into the volume's loop device; file restores write a file next to the
-// backing file that replaces it when complete (dsmc may replace a file by a new inode, which must
-// not happen under an attached loop device).
+// startRestore records the new volume as "restoring" and starts dsmc in the background. Both
+// modes restore into a file next to the backing file, which replaces it once complete and
+// flushed: an image restored onto a device would lose its first sector (IBM: the client keeps
+// the destination's volume control block; -imagetofile restores everything), and dsmc may
+// replace a file by a new inode, which must not happen under an attached loop device.
 func (d *Driver) startRestore(ctx context.Context, v *volumeRecord, ref snapshotRef) error {
 	if err := d.makeVolume(ctx, v, nil, phaseRestoring); err != nil {
 		return err
 	}
-	if ref.Mode == tsm.ModeFile {
-		// The loop device comes back when the restored file is in place.
-		dev, err := mount.FindLoop(d.backingFile(v.ID))
-		if err == nil && dev != "" {
-			err = mount.DetachLoop(ctx, dev)
-		}
-		if err != nil {
-			d.destroyVolume(context.WithoutCancel(ctx), v.ID)
-			return err
-		}
+	// The loop device comes back when the restored file is in place.
+	dev, err := mount.FindLoop(d.backingFile(v.ID))
+	if err == nil && dev != "" {
+		err = mount.DetachLoop(ctx, dev)
+	}
+	if err != nil {
+		_ = d.destroyVolume(context.WithoutCancel(ctx), v.ID)
+		return err
 	}
 	d.launchRestore(v.ID, ref)
 	return nil
+}
+
+// restoreBackoff spaces the relaunches of a restore whose outcome could not be recorded or
+// that a crash interrupted, so that a full disk does not turn every CreateVolume retry into
+// another run of dsmc.
+const (
+	restoreBackoffMin = 5 * time.Second
+	restoreBackoffMax = 5 * time.Minute
+)
+
+// restoreOutcome is what a restore job ended with when its record could not say it.
+type restoreOutcome struct {
+	err      error
+	reported bool
+	next     time.Time // no relaunch before this
+	delay    time.Duration
 }
 
 func (d *Driver) launchRestore(id string, ref snapshotRef) {
@@ -70,49 +85,85 @@ func (d *Driver) runRestore(ctx context.Context, id string, ref snapshotRef) {
 		klog.InfoS("Volume restored from TSM", "volumeID", id, "object", ref.Object,
 			"bytesTransferred", res.Stats.BytesTransferred, "duration", time.Since(start).Round(time.Millisecond))
 	}
-	if err := d.saveVolume(v); err != nil {
-		klog.ErrorS(err, "Recording the restore result failed", "volumeID", id)
+	if serr := d.saveVolume(v); serr != nil {
+		// Neither outcome can be recorded (a full state directory, say): keep it here, report
+		// it once with its own code, and relaunch only after a back-off.
+		klog.ErrorS(serr, "Recording the restore result failed", "volumeID", id)
+		if err == nil {
+			err = wrap(serr, "record the restored volume %s", id)
+		}
+		d.holdOutcome(id, err)
+		return
 	}
+	d.outcomes.Delete(id)
+}
+
+func (d *Driver) holdOutcome(id string, err error) {
+	o := &restoreOutcome{err: err, delay: restoreBackoffMin}
+	if prev, ok := d.outcomes.Load(id); ok {
+		o.delay = min(prev.(*restoreOutcome).delay*2, restoreBackoffMax)
+	}
+	o.next = time.Now().Add(o.delay)
+	d.outcomes.Store(id, o)
 }
 
 func (d *Driver) restore(ctx context.Context, id string, ref snapshotRef) (*tsm.Result, error) {
 	c := d.clientFor(ref.Owner)
-	file := d.backingFile(id)
-	if ref.Mode != tsm.ModeFile {
-		dev, err := d.device(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		// After a crash the dsmc of the interrupted restore may still be exiting with the
-		// device open; the new restore must be the only writer.
-		if err := mount.WaitExclusive(ctx, dev, time.Minute); err != nil {
-			return nil, err
-		}
-		return c.RestoreImage(ctx, ref.Object, dev)
+	v, err := d.loadVolume(id)
+	if err != nil {
+		return nil, err
 	}
+	file := d.backingFile(id)
 	tmp := file + ".restore"
 	if err := removeIfExists(tmp); err != nil {
 		return nil, err
 	}
-	res, err := c.RestoreFile(ctx, ref.Object, tmp)
-	if err != nil {
-		removeIfExists(tmp)
-		return nil, err
+	var res *tsm.Result
+	if ref.Mode == tsm.ModeFile {
+		res, err = c.RestoreFile(ctx, ref.Object, tmp)
+	} else {
+		res, err = c.RestoreImageToFile(ctx, ref.Object, tmp)
 	}
-	size, err := mount.FileSize(file)
+	if err == nil {
+		err = checkRestored(tmp, v.SizeBytes)
+	}
 	if err != nil {
+		_ = removeIfExists(tmp)
 		return nil, err
 	}
 	if err := os.Rename(tmp, file); err != nil {
 		return nil, err
 	}
-	if err := mount.GrowFile(file, size); err != nil {
+	// The size comes from the record, never from what happens to be on disk.
+	if err := mount.GrowFile(file, v.SizeBytes); err != nil {
 		return nil, err
 	}
 	if _, err := d.device(ctx, id); err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// checkRestored flushes a restored file and checks that it is whole before it may replace the
+// backing file: dsmc's return code does not cover the kernel's write-back, and a full disk
+// shows up only here.
+func checkRestored(file string, want int64) error {
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		return wrap(err, "open the restored data")
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return wrap(err, "flush the restored data")
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 || fi.Size() > want {
+		return errPrecondition("the restored data has %d bytes, the volume %d", fi.Size(), want)
+	}
+	return nil
 }
 
 // awaitRestore waits for the restore of v as long as the caller's deadline allows (less a
@@ -123,6 +174,16 @@ func (d *Driver) awaitRestore(ctx context.Context, v *volumeRecord) (*csi.Create
 		cur, err := d.loadVolume(v.ID)
 		if err != nil {
 			return nil, err
+		}
+		if o, held := d.outcomes.Load(v.ID); held && cur.Phase == phaseRestoring {
+			o := o.(*restoreOutcome)
+			if !o.reported {
+				o.reported = true
+				return nil, o.err
+			}
+			if time.Now().Before(o.next) {
+				return nil, newError(codeOf(o.err), o.err, "restore of volume %s: waiting %s before the next attempt", v.ID, time.Until(o.next).Round(time.Second))
+			}
 		}
 		if cur.Phase == phaseRestoring {
 			ref, err := d.codec.decode(cur.SourceSnapshot)

@@ -19,41 +19,29 @@ import (
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
 )
 
-// Snapshot phases: "cutting" while the point-in-time image is made (a crash here leaves only
-// garbage), "uploading" while dsmc runs, then "ready" or "failed".
-const (
-	phaseCutting   = "cutting"
-	phaseUploading = "uploading"
-)
-
 // ModeParameter is the VolumeSnapshotClass parameter that picks image or file backups.
 const ModeParameter = "mode"
 
 type snapshotRecord struct {
-	Key            string     `json:"key"`
-	Name           string     `json:"name"`
-	ID             string     `json:"id"`
-	SourceVolumeID string     `json:"sourceVolumeID"`
-	Mode           tsm.Mode   `json:"mode"`
-	Object         string     `json:"object"`
-	SizeBytes      int64      `json:"sizeBytes"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	Phase          string     `json:"phase"`
-	Cut            string     `json:"cut,omitempty"`
-	ErrorCode      codes.Code `json:"errorCode,omitempty"`
-	Error          string     `json:"error,omitempty"`
-	Reported       bool       `json:"reported,omitempty"`
+	Key            string        `json:"key"`
+	Name           string        `json:"name"`
+	ID             string        `json:"id"`
+	SourceVolumeID string        `json:"sourceVolumeID"`
+	Mode           tsm.Mode      `json:"mode"`
+	Object         string        `json:"object"`
+	SizeBytes      int64         `json:"sizeBytes"`
+	CreatedAt      time.Time     `json:"createdAt"`
+	Phase          snapshotPhase `json:"phase"`
+	Cut            string        `json:"cut,omitempty"`
+	ErrorCode      codes.Code    `json:"errorCode,omitempty"`
+	Error          string        `json:"error,omitempty"`
+	Reported       bool          `json:"reported,omitempty"` // Error was answered to a CreateSnapshot
+	Attempts       int           `json:"attempts,omitempty"` // upload runs that failed
 }
 
 func (d *Driver) cutFile(key string) string { return filepath.Join(d.cutDir, key+".img") }
 
-func (d *Driver) loadSnapshot(key string) (*snapshotRecord, error) {
-	var s snapshotRecord
-	if err := d.snapshots.Get(key, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
+func (d *Driver) loadSnapshot(key string) (*snapshotRecord, error) { return d.snaps.get(key) }
 
 func (d *Driver) csiSnapshot(id, source string, size int64, created time.Time, ready bool) *csi.Snapshot {
 	return &csi.Snapshot{
@@ -63,7 +51,7 @@ func (d *Driver) csiSnapshot(id, source string, size int64, created time.Time, r
 }
 
 func (d *Driver) snapshotOf(s *snapshotRecord) *csi.Snapshot {
-	return d.csiSnapshot(s.ID, s.SourceVolumeID, s.SizeBytes, s.CreatedAt, s.Phase == phaseReady)
+	return d.csiSnapshot(s.ID, s.SourceVolumeID, s.SizeBytes, s.CreatedAt, s.Phase == snapReady)
 }
 
 func snapshotMode(params map[string]string, def tsm.Mode) (tsm.Mode, error) {
@@ -111,22 +99,19 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 		if s.SourceVolumeID != req.GetSourceVolumeId() {
 			return nil, errExists("snapshot %q exists for volume %s", req.GetName(), s.SourceVolumeID)
 		}
-		switch s.Phase {
-		case phaseReady, phaseUploading:
-			if s.Phase == phaseUploading && !d.jobs.running("upload:"+key) {
-				d.startUpload(s)
-			}
-			return &csi.CreateSnapshotResponse{Snapshot: d.snapshotOf(s)}, nil
-		case phaseFailed:
-			if !s.Reported {
-				s.Reported = true
-				if err := d.snapshots.Put(key, s); err != nil {
-					return nil, err
-				}
-				return nil, newError(s.ErrorCode, nil, "upload of snapshot %q to TSM failed: %s", req.GetName(), s.Error)
-			}
+		if s.Mode != mode {
+			return nil, errExists("snapshot %q exists in %s mode", req.GetName(), s.Mode)
 		}
-		// A failure that was reported, or a cut a crash interrupted: start again from a new cut.
+		switch s.Phase {
+		case snapReady:
+			return &csi.CreateSnapshotResponse{Snapshot: d.snapshotOf(s)}, nil
+		case snapUploading:
+			return d.answerUploading(s)
+		case snapLost:
+			return nil, errPrecondition("snapshot %q can never be completed: %s; delete it and take a new one", req.GetName(), s.Error)
+		}
+		// A cut a crash interrupted: no creation_time was answered for it, so a new cut is
+		// still the point in time this call asks for.
 		if err := d.removeSnapshotLeftovers(ctx, s); err != nil {
 			return nil, err
 		}
@@ -153,28 +138,60 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	}
 	s = &snapshotRecord{
 		Key: key, Name: req.GetName(), ID: id, SourceVolumeID: v.ID, Mode: mode,
-		Object: ref.Object, SizeBytes: v.SizeBytes, Phase: phaseCutting,
+		Object: ref.Object, SizeBytes: v.SizeBytes,
 	}
-	if err := d.snapshots.Put(key, s); err != nil {
+	if err := d.snaps.create(s); err != nil {
 		return nil, err
 	}
 	// The cut runs to its end even if the caller gives up: a sparse copy of a large volume can
 	// outlast the snapshotter's deadline, and a retry that started the copy again would never
 	// finish. Retries meanwhile get ABORTED from the in-flight guard.
-	s.Cut, s.CreatedAt, err = d.cut(context.WithoutCancel(ctx), v, d.cutFile(key), true)
+	how, at, err := d.cut(context.WithoutCancel(ctx), v, d.cutFile(key), true)
 	if err != nil {
 		if cerr := d.removeSnapshotLeftovers(context.WithoutCancel(ctx), s); cerr != nil {
 			klog.ErrorS(cerr, "Cleanup after a failed cut", "snapshotID", id)
 		}
 		return nil, err
 	}
-	s.Phase = phaseUploading
-	if err := d.snapshots.Put(key, s); err != nil {
+	s, err = d.snaps.update(key, id, func(s *snapshotRecord) (snapshotPhase, error) {
+		s.Cut, s.CreatedAt = how, at
+		d.startUpload(s)
+		return snapUploading, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	klog.InfoS("Snapshot cut", "snapshotID", id, "volumeID", v.ID, "cut", s.Cut, "mode", mode)
-	d.startUpload(s)
 	return &csi.CreateSnapshotResponse{Snapshot: d.snapshotOf(s)}, nil
+}
+
+// answerUploading answers a retried CreateSnapshot while the cut waits for TSM: the error of
+// the last failed run once, then a new run of the same cut. Decided under the book's lock, so
+// that the upload job's own final move cannot slip between the look and the start.
+func (d *Driver) answerUploading(s *snapshotRecord) (*csi.CreateSnapshotResponse, error) {
+	var report error
+	cur, err := d.snaps.update(s.Key, s.ID, func(cur *snapshotRecord) (snapshotPhase, error) {
+		if cur.Phase != snapUploading {
+			return "", nil
+		}
+		if cur.Error != "" && !cur.Reported {
+			cur.Reported = true
+			report = newError(cur.ErrorCode, nil, "upload of snapshot %q to TSM failed (it is retried from the same point-in-time cut): %s", cur.Name, cur.Error)
+			return snapUploading, nil
+		}
+		if d.jobs.running("upload:" + cur.Key) {
+			return "", nil
+		}
+		d.startUpload(cur)
+		return "", nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if report != nil {
+		return nil, report
+	}
+	return &csi.CreateSnapshotResponse{Snapshot: d.snapshotOf(cur)}, nil
 }
 
 // removeSnapshotLeftovers undoes everything a snapshot may hold on this node apart from its TSM
@@ -183,7 +200,7 @@ func (d *Driver) removeSnapshotLeftovers(ctx context.Context, s *snapshotRecord)
 	if err := d.releaseUploadResources(ctx, s, true); err != nil {
 		return err
 	}
-	return d.snapshots.Delete(s.Key)
+	return d.snaps.remove(s.Key, s.ID)
 }
 
 func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequest) (*csi.DeleteSnapshotResponse, error) {
@@ -201,26 +218,29 @@ func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 		return nil, errAborted("an operation on snapshot %s is in progress", req.GetSnapshotId())
 	}
 	defer release()
-	d.jobs.cancelAndWait("upload:" + ref.Key)
 
+	// Only the snapshot this very id names is touched here: an id that shares the key with a
+	// local snapshot but differs in owner, mode or object is another (foreign) object.
 	s, err := d.loadSnapshot(ref.Key)
-	if err != nil && !errors.Is(err, state.ErrNotFound) {
+	if errors.Is(err, state.ErrNotFound) || (err == nil && s.ID != req.GetSnapshotId()) {
+		s = nil
+	} else if err != nil {
 		return nil, err
 	}
-	if s != nil && s.ID == req.GetSnapshotId() {
+	if s != nil {
+		d.jobs.cancelAndWait("upload:" + ref.Key)
 		if err := d.releaseUploadResources(ctx, s, true); err != nil {
 			return nil, err
 		}
 	}
 	err = d.withSlot(ctx, false, func() error {
-		_, err := d.clientFor(ref.Owner).Delete(ctx, ref.Mode, ref.Object)
-		return err
+		return d.clientFor(ref.Owner).DeleteAll(ctx, ref.Mode, ref.Object)
 	})
 	if err != nil && !tsm.IsNotFound(err) {
 		return nil, wrap(err, "delete TSM backup %s", ref.Object)
 	}
-	if s != nil && s.ID == req.GetSnapshotId() {
-		if err := d.snapshots.Delete(s.Key); err != nil {
+	if s != nil {
+		if err := d.snaps.remove(s.Key, s.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -244,7 +264,7 @@ func (d *Driver) findSnapshot(ctx context.Context, id string) (snapshotRef, erro
 		return snapshotRef{}, errNotFound("snapshot %q not found: %v", id, err)
 	}
 	if s, err := d.loadSnapshot(ref.Key); err == nil && s.ID == id {
-		if s.Phase != phaseReady {
+		if s.Phase != snapReady {
 			return snapshotRef{}, errPrecondition("snapshot %s is not ready (%s)", id, s.Phase)
 		}
 		return ref, nil
@@ -259,17 +279,26 @@ func (d *Driver) findSnapshot(ctx context.Context, id string) (snapshotRef, erro
 	return ref, nil
 }
 
+// queryObjects lists TSM objects; rows dsmc printed that cannot be parsed are left out, logged
+// and counted, so that one odd row never hides every other backup.
 func (d *Driver) queryObjects(ctx context.Context, c *tsm.Client, mode tsm.Mode, spec string) ([]tsm.Object, error) {
-	var objs []tsm.Object
+	var l *tsm.Listing
 	err := d.withSlot(ctx, false, func() (err error) {
 		if mode == tsm.ModeFile {
-			objs, err = c.QueryBackup(ctx, spec, false)
+			l, err = c.QueryBackupListing(ctx, spec, false)
 		} else {
-			objs, err = c.QueryImage(ctx, spec, false)
+			l, err = c.QueryImageListing(ctx, spec, false)
 		}
 		return err
 	})
-	return objs, wrap(err, "query TSM")
+	if err != nil {
+		return nil, wrap(err, "query TSM")
+	}
+	for _, row := range l.Skipped {
+		d.metrics.skipped.Inc()
+		klog.ErrorS(nil, "Skipped a row of dsmc query output that could not be parsed", "row", row)
+	}
+	return l.Objects, nil
 }
 
 func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
@@ -317,7 +346,7 @@ func (d *Driver) snapshotByID(ctx context.Context, id string) ([]*csi.Snapshot, 
 	if err != nil {
 		return nil, nil
 	}
-	if s, err := d.loadSnapshot(ref.Key); err == nil && s.ID == id && s.Phase != phaseCutting {
+	if s, err := d.loadSnapshot(ref.Key); err == nil && s.ID == id && s.Phase != snapCutting {
 		return []*csi.Snapshot{d.snapshotOf(s)}, nil
 	}
 	objs, err := d.queryObjects(ctx, d.clientFor(ref.Owner), ref.Mode, ref.Object)
@@ -336,13 +365,13 @@ func (d *Driver) snapshotByID(ctx context.Context, id string) ([]*csi.Snapshot, 
 // TSM holds, so that backups made before a node was lost are still listed. Sorted by id.
 func (d *Driver) allSnapshots(ctx context.Context) ([]*csi.Snapshot, error) {
 	byID := map[string]*csi.Snapshot{}
-	keys, err := d.snapshots.Keys()
+	keys, err := d.snaps.keys()
 	if err != nil {
 		return nil, err
 	}
 	for _, k := range keys {
 		s, err := d.loadSnapshot(k)
-		if err != nil || s.Phase == phaseCutting {
+		if err != nil || s.Phase == snapCutting {
 			continue
 		}
 		byID[s.ID] = d.snapshotOf(s)

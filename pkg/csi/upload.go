@@ -2,54 +2,91 @@ package csi
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"k8s.io/klog/v2"
 
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/state"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
 )
 
+// startUpload runs the upload of s in the background; the caller holds the book's lock.
 func (d *Driver) startUpload(s *snapshotRecord) {
 	rec := *s
 	d.jobs.start("upload:"+s.Key, func(ctx context.Context) { d.runUpload(ctx, rec) })
 }
 
-// runUpload sends a cut to TSM and records the outcome. A cancelled upload records nothing:
-// DeleteSnapshot cancels it and removes the record itself, and at shutdown the record stays
-// "uploading" so the next start resumes it.
+// runUpload sends the cut to TSM, proves that TSM holds it, and records the outcome. A failed
+// run keeps the cut, so the next run (started by a retried CreateSnapshot) sends the same point
+// in time. A cancelled run records nothing: DeleteSnapshot cancels it and removes the record
+// itself, and at shutdown the record stays "uploading" so the next start resumes it.
 func (d *Driver) runUpload(ctx context.Context, s snapshotRecord) {
 	start := time.Now()
 	d.metrics.running.WithLabelValues("upload").Inc()
 	defer d.metrics.running.WithLabelValues("upload").Dec()
+	if s.Cut != cutLive {
+		if _, err := os.Stat(d.cutFile(s.Key)); errors.Is(err, os.ErrNotExist) {
+			d.loseSnapshot(&s, "its point-in-time image is gone from "+d.cutDir)
+			return
+		}
+	}
 	var res *tsm.Result
 	err := d.withSlot(ctx, true, func() (err error) {
-		res, err = d.upload(ctx, &s)
-		return err
+		if res, err = d.upload(ctx, &s); err != nil {
+			return err
+		}
+		return d.tsm.Verify(ctx, s.Mode, s.Object, s.SizeBytes, start)
 	})
 	if ctx.Err() != nil {
 		klog.InfoS("Upload interrupted", "snapshotID", s.ID, "reason", context.Cause(ctx))
 		return
 	}
-	cur, lerr := d.loadSnapshot(s.Key)
-	if lerr != nil || cur.ID != s.ID {
+	if err != nil {
+		d.metrics.jobs.WithLabelValues("upload", "failed").Observe(time.Since(start).Seconds())
+		klog.ErrorS(err, "Upload to TSM failed; the cut is kept for the next attempt", "snapshotID", s.ID, "volumeID", s.SourceVolumeID)
+		_, merr := d.snaps.move(s.Key, s.ID, snapUploading, snapUploading, func(cur *snapshotRecord) {
+			cur.ErrorCode, cur.Error, cur.Reported = codeOf(err), err.Error(), false
+			cur.Attempts++
+		})
+		if merr != nil && !errors.Is(merr, errStaleRecord) && !errors.Is(merr, state.ErrNotFound) {
+			klog.ErrorS(merr, "Recording the upload failure failed", "snapshotID", s.ID)
+		}
 		return
 	}
-	if err != nil {
-		cur.Phase, cur.ErrorCode, cur.Error, cur.Reported = phaseFailed, codeOf(err), err.Error(), false
-		d.metrics.jobs.WithLabelValues("upload", "failed").Observe(time.Since(start).Seconds())
-		klog.ErrorS(err, "Upload to TSM failed", "snapshotID", s.ID, "volumeID", s.SourceVolumeID)
-	} else {
-		cur.Phase, cur.ErrorCode, cur.Error = phaseReady, 0, ""
-		d.metrics.jobs.WithLabelValues("upload", "ok").Observe(time.Since(start).Seconds())
-		d.metrics.bytes.WithLabelValues("upload").Add(float64(res.Stats.BytesTransferred))
-		klog.InfoS("Snapshot uploaded to TSM", "snapshotID", s.ID, "volumeID", s.SourceVolumeID,
-			"bytesTransferred", res.Stats.BytesTransferred, "duration", time.Since(start).Round(time.Millisecond))
+	_, merr := d.snaps.move(s.Key, s.ID, snapUploading, snapReady, func(cur *snapshotRecord) {
+		cur.ErrorCode, cur.Error, cur.Reported = 0, "", false
+	})
+	if merr != nil {
+		if !errors.Is(merr, errStaleRecord) && !errors.Is(merr, state.ErrNotFound) {
+			klog.ErrorS(merr, "Recording the upload result failed; the upload is repeated at the next call", "snapshotID", s.ID)
+		}
+		return
 	}
-	if err := d.snapshots.Put(cur.Key, cur); err != nil {
-		klog.ErrorS(err, "Recording the upload result failed", "snapshotID", s.ID)
+	d.metrics.jobs.WithLabelValues("upload", "ok").Observe(time.Since(start).Seconds())
+	d.metrics.bytes.WithLabelValues("upload").Add(float64(res.Stats.BytesTransferred))
+	klog.InfoS("Snapshot uploaded to TSM and verified", "snapshotID", s.ID, "volumeID", s.SourceVolumeID,
+		"bytesTransferred", res.Stats.BytesTransferred, "duration", time.Since(start).Round(time.Millisecond))
+	// Ready is recorded before the cut goes: a crash in between leaves an orphan cut that the
+	// next start removes, never a ready snapshot whose upload could be repeated from nothing.
+	if err := d.releaseUploadResources(context.WithoutCancel(ctx), &s, true); err != nil {
+		klog.ErrorS(err, "Releasing the uploaded cut failed; it is removed at the next start", "snapshotID", s.ID)
+	}
+}
+
+// loseSnapshot fails a snapshot for good: its cut is gone, and a new cut would hold a later
+// point in time than the one CreateSnapshot answered.
+func (d *Driver) loseSnapshot(s *snapshotRecord, why string) {
+	klog.ErrorS(nil, "Snapshot can never be completed", "snapshotID", s.ID, "reason", why)
+	_, err := d.snaps.move(s.Key, s.ID, snapUploading, snapLost, func(cur *snapshotRecord) {
+		cur.ErrorCode, cur.Error, cur.Reported = codes.FailedPrecondition, why, false
+	})
+	if err != nil && !errors.Is(err, errStaleRecord) && !errors.Is(err, state.ErrNotFound) {
+		klog.ErrorS(err, "Recording the lost snapshot failed", "snapshotID", s.ID)
 	}
 }
 
@@ -63,9 +100,6 @@ func (d *Driver) uploadSource(s *snapshotRecord) string {
 
 func (d *Driver) upload(ctx context.Context, s *snapshotRecord) (*tsm.Result, error) {
 	src := d.uploadSource(s)
-	if _, err := os.Stat(src); err != nil {
-		return nil, errPrecondition("the point-in-time image of snapshot %s is gone: %v", s.ID, err)
-	}
 	dir, name := filepath.Split(s.Object)
 	dir = filepath.Clean(dir)
 	var res *tsm.Result
@@ -86,8 +120,8 @@ func (d *Driver) upload(ctx context.Context, s *snapshotRecord) (*tsm.Result, er
 			res, err = d.tsm.BackupImage(ctx, s.Object)
 		}
 	}
-	// Cancellation must not stop the cleanup; a failed upload starts from a new cut.
-	if rerr := d.releaseUploadResources(context.WithoutCancel(ctx), s, err == nil || ctx.Err() == nil); rerr != nil && err == nil {
+	// Cancellation must not stop the cleanup. The cut itself stays until TSM holds it.
+	if rerr := d.releaseUploadResources(context.WithoutCancel(ctx), s, false); rerr != nil && err == nil {
 		err = rerr
 	}
 	return res, err
@@ -122,9 +156,9 @@ func (d *Driver) releaseUploadResources(ctx context.Context, s *snapshotRecord, 
 // liveUploadOf names a snapshot that is uploading straight from volume id's backing file, which
 // must therefore not be removed yet; "" if there is none.
 func (d *Driver) liveUploadOf(id string) string {
-	keys, _ := d.snapshots.Keys()
+	keys, _ := d.snaps.keys()
 	for _, k := range keys {
-		if s, err := d.loadSnapshot(k); err == nil && s.SourceVolumeID == id && s.Cut == cutLive && s.Phase == phaseUploading {
+		if s, err := d.loadSnapshot(k); err == nil && s.SourceVolumeID == id && s.Cut == cutLive && s.Phase == snapUploading {
 			return s.ID
 		}
 	}

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,8 +161,17 @@ func TestUploadFailures(t *testing.T) {
 			if codeOf(failure) != tc.code || !strings.Contains(failure.Error(), tc.msg) {
 				t.Fatalf("failure reported as %v, want code %v with %q", failure, tc.code, tc.msg)
 			}
-			assertClean(t, a, first.SnapshotId)
+			// The cut answered at creation is kept for the retry; what is written to the volume
+			// afterwards must never reach this snapshot.
+			if _, err := os.Stat(filepath.Join(a.d.StateDir, "cuts", snapshotKey(name)+".img")); err != nil {
+				t.Fatalf("the cut was not kept for the retry: %v", err)
+			}
+			dev := a.publish(vol.VolumeId, capability(true, ""))
+			writeAt(t, dev, pattern("after-"+kind, 1<<20), 0)
 			snap := a.snapshotReady(name, vol.VolumeId, nil)
+			if !snap.CreationTime.AsTime().Equal(first.CreationTime.AsTime()) {
+				t.Fatalf("the retry moved the point in time: %v -> %v", first.CreationTime.AsTime(), snap.CreationTime.AsTime())
+			}
 			if snap.SnapshotId != first.SnapshotId {
 				t.Fatalf("retry changed the id: %s -> %s", first.SnapshotId, snap.SnapshotId)
 			}
@@ -294,4 +305,53 @@ func TestRecoveryLeavesOtherDriversLinks(t *testing.T) {
 	srv.clearFaults(t)
 	snap := a.snapshotReady("snap-shared-dev", vol.VolumeId, nil)
 	restoreAndCompare(t, a, "restored-shared-dev", snap.SnapshotId, 16<<20, data)
+}
+
+// snapshotKey is the driver's local key of a snapshot name (pkg/csi: "s" and 16 hex digits
+// of the name's SHA-256), which names its cut file.
+func snapshotKey(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return "s" + hex.EncodeToString(sum[:8])
+}
+
+// TestExcludedUploadIsNoBackup: an include-exclude rule pushed from the server's client option
+// set skips the file of a file-mode backup with only a warning; the snapshot must not turn
+// ready with nothing on the server. Once the rule is gone, the retry stores the same cut.
+func TestExcludedUploadIsNoBackup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A")
+	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{})
+	vol, data := blockVolume(t, a, "vol-excluded", 4<<20)
+	rule := filepath.Join(srv.dir, "cloptset")
+	if err := os.WriteFile(rule, []byte("EXCLUDE "+filepath.Join(a.d.StateDir, "tsm")+"/*\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{"mode": "file"}
+	first, err := a.createSnapshot("snap-excluded", vol.VolumeId, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.deleteSnapshotAtEnd(first.SnapshotId)
+	var failure error
+	eventually(t, "the excluded upload is reported", time.Minute, func() (bool, error) {
+		s, err := a.createSnapshot("snap-excluded", vol.VolumeId, params)
+		if err != nil {
+			failure = err
+			return true, nil
+		}
+		if s.ReadyToUse {
+			t.Fatal("the snapshot became ready although the server stored nothing")
+		}
+		return false, nil
+	})
+	if !strings.Contains(failure.Error(), "unverified") && !strings.Contains(failure.Error(), "ANS1115W") {
+		t.Fatalf("failure %v does not say that the backup is missing", failure)
+	}
+	if err := os.Remove(rule); err != nil {
+		t.Fatal(err)
+	}
+	snap := a.snapshotReady("snap-excluded", vol.VolumeId, params)
+	restoreAndCompare(t, a, "restored-excluded", snap.SnapshotId, 4<<20, data)
 }
