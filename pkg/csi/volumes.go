@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -134,21 +133,4 @@ func (d *Driver) destroyVolume(ctx context.Context, id string) error {
 	}
 	klog.InfoS("Volume removed", "volumeID", id)
 	return nil
-}
-
-func addTarget(v *volumeRecord, target string) bool {
-	if slices.Contains(v.Targets, target) {
-		return false
-	}
-	v.Targets = append(v.Targets, target)
-	return true
-}
-
-func removeTarget(v *volumeRecord, target string) bool {
-	i := slices.Index(v.Targets, target)
-	if i < 0 {
-		return false
-	}
-	v.Targets = slices.Delete(v.Targets, i, i+1)
-	return true
 }
