@@ -9,12 +9,14 @@ package csi
 // promised is accounted for, from the files in the state directory alone (no records are read
 // or written, so the figure is right after a crash too):
 //
-//   - a volume (volumes/<id>.img) still owes its size minus the blocks already allocated to it;
-//     a file-mode restore writes volumes/<id>.img.restore, which is renamed over the backing file,
-//     so its blocks count against the same debt: a restore in progress owes its full size;
-//   - a cut held for an upload (cuts/*) owes every block it holds: after a reflink the cut and
-//     the volume share those blocks, and each one the volume overwrites needs a new block. (A
-//     cut made by copying already owns its blocks, so this overstates; a cut is short-lived.)
+//   - a volume (volumes/<id>.img) still owes its size minus the blocks it owns alone. Blocks it
+//     shares with a cut or a clone (after a reflink) are owed too: each one the volume overwrites
+//     needs a new block. That is the copy-on-write growth of a cut, up to the volume's size. A
+//     block shared by two volumes is owed by both, though one of them keeps it: an overstatement
+//     by at most the shared bytes, and only until they diverge.
+//   - a restore writes volumes/<id>.img.restore, which is renamed over the backing file, so its
+//     blocks pay the same debt: a restore in progress owes its volume's full size.
+//   - cuts (cuts/*) are never written after they are made, so they owe nothing of their own.
 //
 // Available to promise = statfs available × overcommit ratio − Σ owed. CreateVolume, clones and
 // ControllerExpandVolume reserve their size against it under one lock, and GetCapacity reports
@@ -77,30 +79,29 @@ type spaceFile struct {
 	name      string // relative to the state directory
 	size      int64  // apparent size
 	allocated int64  // bytes of blocks allocated
+	shared    int64  // of those, bytes shared with another file (reflink)
 }
 
 // owed sums what the files of a state directory may still write: see the comment at the top.
 func owed(files []spaceFile) int64 {
 	volumes := map[string]int64{} // backing file -> debt
-	var cuts int64
 	for _, f := range files {
 		dir, base := filepath.Split(f.name)
-		switch filepath.Clean(dir) {
-		case "volumes":
-			img, isRestore := strings.CutSuffix(base, ".restore")
-			if !strings.HasSuffix(img, ".img") {
-				continue
-			}
-			if isRestore {
-				volumes[img] -= f.allocated
-			} else {
-				volumes[img] += f.size - f.allocated
-			}
-		case "cuts":
-			cuts = satAdd(cuts, f.allocated)
+		if filepath.Clean(dir) != "volumes" {
+			continue
+		}
+		img, isRestore := strings.CutSuffix(base, ".restore")
+		if !strings.HasSuffix(img, ".img") {
+			continue
+		}
+		owned := f.allocated - min(f.shared, f.allocated)
+		if isRestore {
+			volumes[img] -= owned
+		} else {
+			volumes[img] += f.size - owned
 		}
 	}
-	total := cuts
+	var total int64
 	for _, debt := range volumes {
 		total = satAdd(total, max(debt, 0))
 	}
@@ -126,7 +127,7 @@ func promisable(available int64, ratio float64, owed, pending int64) int64 {
 
 func (d *Driver) spaceFiles() ([]spaceFile, error) {
 	var out []spaceFile
-	for _, dir := range []string{"volumes", "cuts"} {
+	for _, dir := range []string{"volumes"} {
 		entries, err := os.ReadDir(filepath.Join(d.opts.StateDir, dir))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -144,7 +145,14 @@ func (d *Driver) spaceFiles() ([]spaceFile, error) {
 			} else if err != nil {
 				return nil, err
 			}
-			out = append(out, spaceFile{name: filepath.Join(dir, e.Name()), size: fi.Size(), allocated: allocated(fi)})
+			path := filepath.Join(d.opts.StateDir, dir, e.Name())
+			shared, err := mount.SharedBytes(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			out = append(out, spaceFile{name: filepath.Join(dir, e.Name()), size: fi.Size(), allocated: allocated(fi), shared: shared})
 		}
 	}
 	return out, nil

@@ -13,24 +13,27 @@ func TestOwed(t *testing.T) {
 		want  int64
 	}{
 		{"nothing", nil, 0},
-		{"empty sparse volume owes its size", []spaceFile{{"volumes/vol-a.img", 100 * mi, 0}}, 100 * mi},
-		{"written blocks are paid", []spaceFile{{"volumes/vol-a.img", 100 * mi, 30 * mi}}, 70 * mi},
-		{"a full volume owes nothing", []spaceFile{{"volumes/vol-a.img", 100 * mi, 100 * mi}}, 0},
+		{"empty sparse volume owes its size", []spaceFile{{"volumes/vol-a.img", 100 * mi, 0, 0}}, 100 * mi},
+		{"written blocks are paid", []spaceFile{{"volumes/vol-a.img", 100 * mi, 30 * mi, 0}}, 70 * mi},
+		{"a full volume owes nothing", []spaceFile{{"volumes/vol-a.img", 100 * mi, 100 * mi, 0}}, 0},
 		{"preallocation beyond the size is no credit", []spaceFile{
-			{"volumes/vol-a.img", 10 * mi, 12 * mi}, {"volumes/vol-b.img", 10 * mi, 0}}, 10 * mi},
+			{"volumes/vol-a.img", 10 * mi, 12 * mi, 0}, {"volumes/vol-b.img", 10 * mi, 0, 0}}, 10 * mi},
 		{"volumes add up", []spaceFile{
-			{"volumes/vol-a.img", 100 * mi, 10 * mi}, {"volumes/vol-b.img", 50 * mi, 0}}, 140 * mi},
+			{"volumes/vol-a.img", 100 * mi, 10 * mi, 0}, {"volumes/vol-b.img", 50 * mi, 0, 0}}, 140 * mi},
 		{"a file-mode restore pays the debt of its volume", []spaceFile{
-			{"volumes/vol-a.img", 100 * mi, 0}, {"volumes/vol-a.img.restore", 40 * mi, 40 * mi}}, 60 * mi},
+			{"volumes/vol-a.img", 100 * mi, 0, 0}, {"volumes/vol-a.img.restore", 40 * mi, 40 * mi, 0}}, 60 * mi},
 		{"a finished restore owes nothing more", []spaceFile{
-			{"volumes/vol-a.img", 100 * mi, 0}, {"volumes/vol-a.img.restore", 100 * mi, 100 * mi}}, 0},
-		{"a cut owes the blocks it shares", []spaceFile{
-			{"volumes/vol-a.img", 100 * mi, 30 * mi}, {"cuts/s1.img", 100 * mi, 30 * mi}}, 100 * mi},
-		{"two cuts of one volume owe twice", []spaceFile{
-			{"volumes/vol-a.img", 100 * mi, 100 * mi}, {"cuts/s1.img", 100 * mi, 100 * mi}, {"cuts/s2.img", 100 * mi, 100 * mi}}, 200 * mi},
-		{"other files are not volumes", []spaceFile{{"volumes/lock", 100 * mi, 0}}, 0},
+			{"volumes/vol-a.img", 100 * mi, 0, 0}, {"volumes/vol-a.img.restore", 100 * mi, 100 * mi, 0}}, 0},
+		{"a cut shares blocks: the volume owes their copies", []spaceFile{
+			{"volumes/vol-a.img", 100 * mi, 30 * mi, 30 * mi}}, 100 * mi},
+		{"partly overwritten since the cut", []spaceFile{
+			{"volumes/vol-a.img", 100 * mi, 40 * mi, 20 * mi}}, 80 * mi},
+		{"a reflinked clone: both owe the shared blocks", []spaceFile{
+			{"volumes/vol-a.img", 100 * mi, 100 * mi, 100 * mi}, {"volumes/vol-b.img", 100 * mi, 100 * mi, 100 * mi}}, 200 * mi},
+		{"cuts themselves are never written", []spaceFile{{"cuts/s1.img", 100 * mi, 0, 0}}, 0},
+		{"other files are not volumes", []spaceFile{{"volumes/lock", 100 * mi, 0, 0}}, 0},
 		{"no overflow", []spaceFile{
-			{"volumes/vol-a.img", math.MaxInt64, 0}, {"volumes/vol-b.img", math.MaxInt64, 0}}, math.MaxInt64},
+			{"volumes/vol-a.img", math.MaxInt64, 0, 0}, {"volumes/vol-b.img", math.MaxInt64, 0, 0}}, math.MaxInt64},
 	} {
 		if got := owed(tc.files); got != tc.want {
 			t.Errorf("%s: owed = %d, want %d", tc.name, got, tc.want)

@@ -16,12 +16,16 @@ import (
 // startSmallNode runs a driver whose state directory is a 64 MiB ext4, so that a few small
 // volumes can promise more than it holds.
 func startSmallNode(t *testing.T, srv *server, name string, args ...string) *node {
+	return startNodeOnScratch(t, srv, name, "ext4", 64<<20, args...)
+}
+
+func startNodeOnScratch(t *testing.T, srv *server, name, fsType string, size int64, args ...string) *node {
 	t.Helper()
 	dir, err := os.MkdirTemp(root, "n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mnt, undo, err := harness.ScratchFS(dir, "ext4", 64<<20)
+	mnt, undo, err := harness.ScratchFS(dir, fsType, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,4 +125,25 @@ func TestOvercommitRatio(t *testing.T) {
 	size := n.capacity() / 3 / 4096 * 4096 // a third of twice the free space
 	n.createVolume("thin-a", size, c, nil)
 	n.createVolume("thin-b", size, c, nil)
+}
+
+// TestReflinkedBlocksAreOwed: a reflinked clone of a full volume takes no space today, but every
+// block either of them overwrites needs a new one; the space that can be promised must drop by
+// both volumes' sizes, not by nothing.
+func TestReflinkedBlocksAreOwed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A")
+	n := startNodeOnScratch(t, srv, "node-reflink", "xfs", 512<<20)
+	c := capability(true, "")
+	const size, slack = 64 << 20, 1 << 20
+	src := n.createVolume("shared-src", size, c, nil)
+	writeAt(t, n.publish(src.VolumeId, c), pattern("shared", size), 0)
+	before := n.capacity()
+	n.createVolume("shared-clone", size, c, &csi.VolumeContentSource{Type: &csi.VolumeContentSource_Volume{
+		Volume: &csi.VolumeContentSource_VolumeSource{VolumeId: src.VolumeId}}})
+	if after := n.capacity(); before-after < 2*size-slack {
+		t.Fatalf("GetCapacity went from %d to %d after a reflinked clone of a full %d-byte volume; want a drop of about %d", before, after, size, 2*size)
+	}
 }
