@@ -441,7 +441,7 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 		if err != nil {
 			return nil, err
 		}
-		if err := mount.RefreshLoopSize(ctx, dev); err != nil {
+		if err := d.loops.Refresh(ctx, dev); err != nil {
 			return nil, err
 		}
 		v.SizeBytes = size

@@ -3,7 +3,6 @@ package csi
 import (
 	"context"
 	"errors"
-	"os"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -114,14 +113,9 @@ func (d *Driver) cutUnfrozen(ctx context.Context, v *volumeRecord, dst string, a
 }
 
 func (d *Driver) flushDevice(id string) error {
-	dev, err := mount.FindLoop(d.backingFile(id))
+	dev, err := d.loops.Find(d.backingFile(id))
 	if err != nil || dev == "" {
 		return err
 	}
-	f, err := os.Open(dev)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return wrap(f.Sync(), "flush %s", dev)
+	return wrap(d.loops.Flush(dev), "flush %s", dev)
 }

@@ -64,6 +64,7 @@ type Driver struct {
 	opts        Options
 	tsm         *tsm.Client
 	mounter     *mount.Mounter
+	loops       loopDevices
 	codec       handleCodec
 	topologyKey string
 
@@ -132,6 +133,7 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 		opts:        opts,
 		tsm:         client,
 		mounter:     mounter,
+		loops:       hostLoops{},
 		topologyKey: "topology." + opts.DriverName + "/node",
 		dataDir:     filepath.Join(opts.StateDir, "volumes"),
 		cutDir:      filepath.Join(opts.StateDir, "cuts"),

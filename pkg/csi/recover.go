@@ -110,8 +110,8 @@ func (d *Driver) removeOrphans(ctx context.Context, owned map[string]bool) error
 		if owned[cut] {
 			continue
 		}
-		if dev, err := mount.FindLoop(cut); err == nil && dev != "" {
-			if err := mount.DetachLoop(ctx, dev); err != nil {
+		if dev, err := d.loops.Find(cut); err == nil && dev != "" {
+			if err := d.loops.Detach(ctx, dev); err != nil {
 				return err
 			}
 		}

@@ -22,9 +22,9 @@ func (d *Driver) startRestore(ctx context.Context, v *volumeRecord, ref snapshot
 		return err
 	}
 	// The loop device comes back when the restored file is in place.
-	dev, err := mount.FindLoop(d.backingFile(v.ID))
+	dev, err := d.loops.Find(d.backingFile(v.ID))
 	if err == nil && dev != "" {
-		err = mount.DetachLoop(ctx, dev)
+		err = d.loops.Detach(ctx, dev)
 	}
 	if err != nil {
 		_ = d.destroyVolume(context.WithoutCancel(ctx), v.ID)

@@ -23,17 +23,19 @@ import (
 // what was stored, delete backup removes it. fail makes the next runs of an object fail.
 type fakeTSM struct {
 	mu       sync.Mutex
-	stored   map[string][]string // object -> digests of every version, newest last
-	sizes    map[string]int64    // object -> size of the newest version
-	runs     map[string]int      // object -> selective runs
-	fail     map[string]int      // object -> selective runs still to fail
-	hold     chan struct{}       // when set, selective waits for it
-	started  chan string         // when set, selective reports its object
+	stored   map[string][]string                                    // object -> digests of every version, newest last
+	sizes    map[string]int64                                       // object -> size of the newest version
+	data     map[string][]byte                                      // object -> contents of the newest version
+	restore  func(object string, data []byte) ([]byte, *tsm.Output) // when set, shapes or fails restores
+	runs     map[string]int                                         // object -> selective runs
+	fail     map[string]int                                         // object -> selective runs still to fail
+	hold     chan struct{}                                          // when set, selective waits for it
+	started  chan string                                            // when set, selective reports its object
 	failures int
 }
 
 func newFakeTSM() *fakeTSM {
-	return &fakeTSM{stored: map[string][]string{}, sizes: map[string]int64{}, runs: map[string]int{}, fail: map[string]int{}}
+	return &fakeTSM{stored: map[string][]string{}, sizes: map[string]int64{}, data: map[string][]byte{}, runs: map[string]int{}, fail: map[string]int{}}
 }
 
 func digestOf(path string) (string, error) {
@@ -73,9 +75,8 @@ func (f *fakeTSM) Run(ctx context.Context, inv tsm.Invocation) (tsm.Output, erro
 			return tsm.Output{RC: 12, Stdout: "ANS1228E Sending of object " + object + " failed.\n"}, nil
 		}
 		f.stored[object] = append(f.stored[object], sum)
-		if fi, err := os.Stat(object); err == nil {
-			f.sizes[object] = fi.Size()
-		}
+		b, _ := os.ReadFile(object)
+		f.sizes[object], f.data[object] = int64(len(b)), b
 		return tsm.Output{Stdout: "Total number of objects inspected:  1\nTotal number of objects backed up:  1\nTotal number of objects failed:  0\n"}, nil
 	case args[0] == "query":
 		f.mu.Lock()
@@ -84,6 +85,25 @@ func (f *fakeTSM) Run(ctx context.Context, inv tsm.Invocation) (tsm.Output, erro
 			return tsm.Output{RC: 8, Stdout: "ANS1092W No files matching search criteria were found\n"}, nil
 		}
 		return tsm.Output{Stdout: fmt.Sprintf("  %d  B  %s    DEFAULT   A  %s\n", f.sizes[object], time.Now().Format("2006-01-02 15:04:05"), object)}, nil
+	case args[0] == "restore":
+		object, dst := args[len(args)-2], args[len(args)-1]
+		f.mu.Lock()
+		b, ok := f.data[object]
+		shape := f.restore
+		f.mu.Unlock()
+		if !ok {
+			return tsm.Output{RC: 12, Stdout: "ANS1302E No objects on server match query\n"}, nil
+		}
+		if shape != nil {
+			var out *tsm.Output
+			if b, out = shape(object, b); out != nil {
+				return *out, nil
+			}
+		}
+		if err := os.WriteFile(dst, b, 0o600); err != nil {
+			return tsm.Output{}, err
+		}
+		return tsm.Output{Stdout: "Total number of objects restored:  1\nTotal number of objects failed:  0\n"}, nil
 	case args[0] == "delete":
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -115,6 +135,7 @@ func testDriver(t *testing.T, dir string, f *fakeTSM) *Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.loops = newFakeLoops()
 	if err := d.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func (d *Driver) upload(ctx context.Context, s *snapshotRecord) (*tsm.Result, er
 		}
 		res, err = d.tsm.BackupFile(ctx, s.Object)
 	} else {
-		dev, aerr := mount.AttachLoop(ctx, src)
+		dev, aerr := d.loops.Attach(ctx, src)
 		if aerr != nil {
 			return nil, wrap(aerr, "attach the cut of %s", s.ID)
 		}
@@ -138,12 +138,12 @@ func (d *Driver) releaseUploadResources(ctx context.Context, s *snapshotRecord, 
 		return nil
 	}
 	cut := d.cutFile(s.Key)
-	dev, err := mount.FindLoop(cut)
+	dev, err := d.loops.Find(cut)
 	if err != nil {
 		return err
 	}
 	if dev != "" {
-		if err := mount.DetachLoop(ctx, dev); err != nil {
+		if err := d.loops.Detach(ctx, dev); err != nil {
 			return wrap(err, "detach %s", dev)
 		}
 	}

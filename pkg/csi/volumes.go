@@ -76,7 +76,7 @@ func (d *Driver) saveVolume(v *volumeRecord) error { return d.volumes.Put(v.ID, 
 
 // device attaches (idempotently) the volume's backing file and returns its loop device.
 func (d *Driver) device(ctx context.Context, id string) (string, error) {
-	dev, err := mount.AttachLoop(ctx, d.backingFile(id))
+	dev, err := d.loops.Attach(ctx, d.backingFile(id))
 	return dev, wrap(err, "attach volume %s", id)
 }
 
@@ -114,12 +114,12 @@ func (d *Driver) makeVolume(ctx context.Context, v *volumeRecord, fill func(file
 // idempotent, so it also finishes a removal that a crash interrupted.
 func (d *Driver) destroyVolume(ctx context.Context, id string) error {
 	file := d.backingFile(id)
-	dev, err := mount.FindLoop(file)
+	dev, err := d.loops.Find(file)
 	if err != nil {
 		return wrap(err, "find loop device of %s", id)
 	}
 	if dev != "" {
-		if err := mount.DetachLoop(ctx, dev); err != nil {
+		if err := d.loops.Detach(ctx, dev); err != nil {
 			return wrap(err, "detach %s of volume %s", dev, id)
 		}
 	}
