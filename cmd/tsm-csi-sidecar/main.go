@@ -48,43 +48,60 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
+// settings are the command's flags. They are defined by defineFlags on a FlagSet of the
+// caller's so that a test can read their defaults.
+type settings struct {
+	endpoint, nodeID, driverName, stateDir, dsmcPath, prefix   *string
+	compression, serverName, optFile, asNodeName, passwordFile *string
+	mode, linkDir, cutFallback, defaultFSType, metricsAddress  *string
+	dsmcTimeout, maxFreeze                                     *time.Duration
+	maxDsmc                                                    *int
+	overcommitRatio                                            *float64
+	showVersion                                                *bool
+	maxVolumeSize, defaultVolSize                              byteSize
+}
+
+// defineFlags defines every flag of the driver on fs; the defaults come from pkg/csi.
+func defineFlags(fs *flag.FlagSet) *settings {
+	s := &settings{defaultVolSize: byteSize(csi.DefaultVolumeSize)}
+	s.endpoint = fs.String("endpoint", csi.DefaultEndpoint, "CSI endpoint (unix:///path/csi.sock)")
+	s.nodeID = fs.String("node-id", "", "this node's name; also the value of the topology key")
+	s.driverName = fs.String("driver-name", csi.DefaultDriverName, "CSI driver name")
+	s.stateDir = fs.String("state-dir", csi.DefaultStateDir, "directory of volume backing files, cuts and records")
+	s.dsmcPath = fs.String("dsmc", csi.DefaultDsmc, "path of the dsmc binary (looked up in PATH when it has no slash)")
+	s.prefix = fs.String("tsm-volume-prefix", csi.DefaultVolumePrefix, "prefix of the stable links that name TSM objects (<prefix>-<snapshot>)")
+	s.compression = fs.String("tsm-compression", "", "dsmc -compression: yes, no, or empty to follow dsm.sys")
+	s.serverName = fs.String("tsm-servername", "", "dsmc -servername (the dsm.sys stanza)")
+	s.optFile = fs.String("tsm-optfile", "", "dsmc -optfile (client options file)")
+	s.asNodeName = fs.String("tsm-asnodename", "", "dsmc -asnodename: the TSM target node shared by all Kubernetes nodes (needed to restore on another node)")
+	s.passwordFile = fs.String("tsm-password-file", "", "file holding the TSM password, answered to dsmc's prompt on stdin; leave empty with PASSWORDACCESS GENERATE")
+	s.mode = fs.String("tsm-mode", csi.DefaultTSMMode, "default backup mode: image (dsmc backup image of a loop device) or file (dsmc selective of a file)")
+	s.dsmcTimeout = fs.Duration("dsmc-timeout", csi.DefaultDsmcTimeout, "longest time one dsmc process may run")
+	s.maxDsmc = fs.Int("max-concurrent-dsmc", csi.DefaultMaxConcurrentDsmc, "dsmc processes allowed at once")
+	s.linkDir = fs.String("link-dir", csi.DefaultLinkDir, "directory of the image-mode hardlinks; must be the devtmpfs holding the loop devices")
+	s.cutFallback = fs.String("cut-fallback", csi.DefaultCutFallback, "where the state directory cannot reflink: copy (full sparse copy), live (back up the live device, not point-in-time) or fail")
+	s.defaultFSType = fs.String("default-fstype", csi.DefaultFSType, "file system of mount volumes whose request names none: ext4 or xfs")
+	s.overcommitRatio = fs.Float64("overcommit-ratio", csi.DefaultOvercommitRatio, "thin provisioning: volumes may promise this many times the free space of the state directory; 1 = every byte promised is there")
+	s.maxFreeze = fs.Duration("max-freeze", csi.DefaultMaxFreeze, "longest time a mounted file system stays frozen for a snapshot cut; past it the cut is abandoned and the file system thawed")
+	s.metricsAddress = fs.String("metrics-address", "", "address for Prometheus metrics (e.g. :9810); empty disables")
+	s.showVersion = fs.Bool("version", false, "print the version and exit")
+	fs.Var(&s.maxVolumeSize, "max-volume-size", "largest volume allowed (bytes, or with Ki/Mi/Gi/Ti); 0 = no limit")
+	fs.Var(&s.defaultVolSize, "default-volume-size", "size of a volume created without a capacity request")
+	return s
+}
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "check-tsm" {
 		os.Exit(checkTSM(os.Args[2:]))
 	}
-	var (
-		endpoint       = flag.String("endpoint", "unix:///csi/csi.sock", "CSI endpoint (unix:///path/csi.sock)")
-		nodeID         = flag.String("node-id", "", "this node's name; also the value of the topology key")
-		driverName     = flag.String("driver-name", "tsm.csi.storage-protect.io", "CSI driver name")
-		stateDir       = flag.String("state-dir", "/var/lib/tsm-csi", "directory of volume backing files, cuts and records")
-		dsmcPath       = flag.String("dsmc", "dsmc", "path of the dsmc binary (looked up in PATH when it has no slash)")
-		prefix         = flag.String("tsm-volume-prefix", "backup", "prefix of the stable links that name TSM objects (<prefix>-<snapshot>)")
-		compression    = flag.String("tsm-compression", "", "dsmc -compression: yes, no, or empty to follow dsm.sys")
-		serverName     = flag.String("tsm-servername", "", "dsmc -servername (the dsm.sys stanza)")
-		optFile        = flag.String("tsm-optfile", "", "dsmc -optfile (client options file)")
-		asNodeName     = flag.String("tsm-asnodename", "", "dsmc -asnodename: the TSM target node shared by all Kubernetes nodes (needed to restore on another node)")
-		passwordFile   = flag.String("tsm-password-file", "", "file holding the TSM password, answered to dsmc's prompt on stdin; leave empty with PASSWORDACCESS GENERATE")
-		mode           = flag.String("tsm-mode", "image", "default backup mode: image (dsmc backup image of a loop device) or file (dsmc selective of a file)")
-		dsmcTimeout    = flag.Duration("dsmc-timeout", 12*time.Hour, "longest time one dsmc process may run")
-		maxDsmc        = flag.Int("max-concurrent-dsmc", 2, "dsmc processes allowed at once")
-		linkDir        = flag.String("link-dir", "/dev", "directory of the image-mode hardlinks; must be the devtmpfs holding the loop devices")
-		cutFallback    = flag.String("cut-fallback", csi.CutCopy, "where the state directory cannot reflink: copy (full sparse copy), live (back up the live device, not point-in-time) or fail")
-		defaultFSType  = flag.String("default-fstype", "ext4", "file system of mount volumes whose request names none: ext4 or xfs")
-		metricsAddress = flag.String("metrics-address", "", "address for Prometheus metrics (e.g. :9810); empty disables")
-		maxFreeze      = flag.Duration("max-freeze", csi.DefaultMaxFreeze, "longest time a mounted file system stays frozen for a snapshot cut; past it the cut is abandoned and the file system thawed")
-		showVersion    = flag.Bool("version", false, "print the version and exit")
-		maxVolumeSize  byteSize
-		defaultVolSize = byteSize(1 << 30)
-	)
-	flag.Var(&maxVolumeSize, "max-volume-size", "largest volume allowed (bytes, or with Ki/Mi/Gi/Ti); 0 = no limit")
-	flag.Var(&defaultVolSize, "default-volume-size", "size of a volume created without a capacity request")
+	f := defineFlags(flag.CommandLine)
 	klog.InitFlags(nil)
 	flag.Parse()
-	if *showVersion {
+	if *f.showVersion {
 		fmt.Println("tsm-csi-sidecar", version)
 		return
 	}
-	if *nodeID == "" {
+	if *f.nodeID == "" {
 		klog.ErrorS(nil, "--node-id is required")
 		os.Exit(2)
 	}
@@ -92,30 +109,33 @@ func main() {
 	defer stop()
 
 	client := tsm.NewClient(tsm.Config{
-		Binary:       *dsmcPath,
-		ServerName:   *serverName,
-		OptFile:      *optFile,
-		AsNodeName:   *asNodeName,
-		Compression:  *compression,
-		PasswordFile: *passwordFile,
-		Timeout:      *dsmcTimeout,
-		WorkDir:      *stateDir, // the driver's own dsmc options file, beside its records
+		Binary:       *f.dsmcPath,
+		ServerName:   *f.serverName,
+		OptFile:      *f.optFile,
+		AsNodeName:   *f.asNodeName,
+		Compression:  *f.compression,
+		PasswordFile: *f.passwordFile,
+		Timeout:      *f.dsmcTimeout,
+		WorkDir:      *f.stateDir, // the driver's own dsmc options file, beside its records
 	}, nil)
 	driver, err := csi.NewDriver(csi.Options{
-		DriverName:        *driverName,
-		NodeID:            *nodeID,
+		DriverName:        *f.driverName,
+		NodeID:            *f.nodeID,
 		Version:           version,
-		StateDir:          *stateDir,
-		LinkDir:           *linkDir,
-		VolumePrefix:      *prefix,
-		DefaultMode:       tsm.Mode(*mode),
-		CutFallback:       *cutFallback,
-		MaxConcurrentDsmc: *maxDsmc,
-		MaxVolumeSize:     int64(maxVolumeSize),
-		DefaultVolumeSize: int64(defaultVolSize),
-		DefaultFSType:     *defaultFSType,
-		MaxFreeze:         *maxFreeze,
+		StateDir:          *f.stateDir,
+		LinkDir:           *f.linkDir,
+		VolumePrefix:      *f.prefix,
+		DefaultMode:       tsm.Mode(*f.mode),
+		CutFallback:       *f.cutFallback,
+		MaxConcurrentDsmc: *f.maxDsmc,
+		MaxVolumeSize:     int64(f.maxVolumeSize),
+		DefaultVolumeSize: int64(f.defaultVolSize),
+		DefaultFSType:     *f.defaultFSType,
+		MaxFreeze:         *f.maxFreeze,
 	}, client, mount.NewMounter())
+	if err == nil {
+		err = driver.SetOvercommitRatio(*f.overcommitRatio)
+	}
 	if err == nil {
 		err = driver.Start(ctx)
 	}
@@ -123,8 +143,8 @@ func main() {
 		klog.ErrorS(err, "Starting the driver failed")
 		os.Exit(1)
 	}
-	if *metricsAddress != "" {
-		srv := &http.Server{Addr: *metricsAddress, Handler: driver.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	if *f.metricsAddress != "" {
+		srv := &http.Server{Addr: *f.metricsAddress, Handler: driver.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				klog.ErrorS(err, "Metrics server stopped")
@@ -132,7 +152,7 @@ func main() {
 		}()
 		defer func() { _ = srv.Close() }()
 	}
-	if err := driver.Serve(ctx, *endpoint); err != nil {
+	if err := driver.Serve(ctx, *f.endpoint); err != nil {
 		klog.ErrorS(err, "Serving CSI failed")
 		os.Exit(1)
 	}

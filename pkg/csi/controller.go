@@ -3,6 +3,9 @@ package csi
 import (
 	"context"
 	"encoding/base64"
+	"maps"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -73,6 +76,11 @@ func (d *Driver) volumeSize(r *csi.CapacityRange, min int64, fsType string) (int
 		}
 		size = minXFSBytes
 	}
+	// Rounding up must not wrap around into a negative size, which would slip past every check
+	// below (an expansion to MaxInt64 used to answer OK with the old size).
+	if size > math.MaxInt64-(sizeAlign-1) {
+		return 0, errOutOfRange("%d bytes is larger than any volume this driver can make", size)
+	}
 	size = (size + sizeAlign - 1) / sizeAlign * sizeAlign
 	if lim > 0 && size > lim {
 		return 0, errOutOfRange("no size that is a multiple of %d bytes lies between %d and %d", sizeAlign, req, lim)
@@ -91,16 +99,14 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
-	fsType := ""
+	requestedFS, fsType := requestedFSType(req.GetVolumeCapabilities()), ""
 	if access == "mount" {
-		for _, c := range req.GetVolumeCapabilities() {
-			if fs := c.GetMount().GetFsType(); fs != "" {
-				fsType = fs
-			}
-		}
-		if fsType, err = fsTypeOf(fsType, d.opts.DefaultFSType); err != nil {
+		if fsType, err = fsTypeOf(requestedFS, d.opts.DefaultFSType); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkVolumeParameters(req.GetParameters()); err != nil {
+		return nil, err
 	}
 	if req.GetAccessibilityRequirements() != nil {
 		reachable := len(req.GetAccessibilityRequirements().GetRequisite()) == 0
@@ -125,16 +131,22 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	switch s := req.GetVolumeContentSource().GetType().(type) {
 	case nil:
 	case *csi.VolumeContentSource_Snapshot:
-		v.SourceSnapshot = s.Snapshot.GetSnapshotId()
+		// An empty id would otherwise read as "no source" and make an empty volume where the CO
+		// expects data.
+		if v.SourceSnapshot = s.Snapshot.GetSnapshotId(); v.SourceSnapshot == "" {
+			return nil, errInvalid("content source snapshot id missing")
+		}
 	case *csi.VolumeContentSource_Volume:
-		v.SourceVolume = s.Volume.GetVolumeId()
+		if v.SourceVolume = s.Volume.GetVolumeId(); v.SourceVolume == "" {
+			return nil, errInvalid("content source volume id missing")
+		}
 	default:
 		return nil, errInvalid("unsupported volume content source")
 	}
 	// A retry (the provisioner repeats the call every few seconds during a restore) is answered
 	// from the record, without asking TSM again.
 	if old, err := d.loadVolume(id); err == nil {
-		return d.existingVolume(ctx, old, v, req.GetCapacityRange())
+		return d.existingVolume(ctx, old, v, requestedFS, req.GetCapacityRange())
 	} else if codeOf(err) != codes.NotFound {
 		return nil, err
 	}
@@ -152,6 +164,19 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		}
 	}
 
+	// The content of a restore or clone is the source's file system; a volume recorded with
+	// another one would fail to mount, or be formatted over, on its first stage.
+	sourceID := v.SourceVolume
+	if src != nil {
+		sourceID = src.VolumeID
+	}
+	if sv, err := d.loadVolume(sourceID); access == "mount" && sourceID != "" && err == nil && sv.Access == "mount" && sv.FSType != "" {
+		if requestedFS != "" && requestedFS != sv.FSType {
+			return nil, errInvalid("the source %s holds a %s file system, the request asks for %s", sourceID, sv.FSType, requestedFS)
+		}
+		fsType, v.FSType = sv.FSType, sv.FSType
+	}
+
 	var minSize int64
 	switch {
 	case src != nil:
@@ -163,9 +188,12 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if v.SizeBytes, err = d.volumeSize(req.GetCapacityRange(), minSize, fsType); err != nil {
 		return nil, err
 	}
-	if err := d.checkSpace(v.SizeBytes); err != nil {
+	releaseSpace, err := d.reserveSpace(v.SizeBytes)
+	if err != nil {
 		return nil, err
 	}
+	// Once the backing file exists (or creation failed), the file itself carries the promise.
+	defer releaseSpace()
 
 	// Creation runs to its end even if the caller gives up, so that a retry finds a volume
 	// instead of starting a long clone again.
@@ -175,6 +203,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		if err := d.startRestore(mctx, v, *src); err != nil {
 			return nil, err
 		}
+		releaseSpace()
 		return d.awaitRestore(ctx, v)
 	case v.SourceVolume != "":
 		if err := d.makeVolume(mctx, v, func(file string) error { return d.cloneInto(mctx, v.SourceVolume, file) }, phaseReady); err != nil {
@@ -190,9 +219,26 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 }
 
 // existingVolume answers a CreateVolume for a name that already has a record.
-func (d *Driver) existingVolume(ctx context.Context, old, want *volumeRecord, r *csi.CapacityRange) (*csi.CreateVolumeResponse, error) {
+// A volume stays what it was created as: a request that differs in access type, file system
+// or parameters asks for another volume under the same name.
+func (d *Driver) existingVolume(ctx context.Context, old, want *volumeRecord, requestedFS string, r *csi.CapacityRange) (*csi.CreateVolumeResponse, error) {
 	if old.SourceSnapshot != want.SourceSnapshot || old.SourceVolume != want.SourceVolume {
 		return nil, errExists("volume %q exists with another content source", old.Name)
+	}
+	if old.Access != want.Access {
+		return nil, errExists("volume %q exists with %s access, the request asks for %s", old.Name, old.Access, want.Access)
+	}
+	// Without an explicit file system a restore or clone took its source's, so only the default
+	// of a volume without a source, or an explicit choice, can differ.
+	wantFS := requestedFS
+	if wantFS == "" && old.SourceSnapshot == "" && old.SourceVolume == "" {
+		wantFS = want.FSType
+	}
+	if want.Access == "mount" && wantFS != "" && wantFS != old.FSType {
+		return nil, errExists("volume %q exists with file system %s, the request asks for %s", old.Name, old.FSType, wantFS)
+	}
+	if !maps.Equal(old.Parameters, want.Parameters) {
+		return nil, errExists("volume %q exists with other parameters", old.Name)
 	}
 	if (r.GetRequiredBytes() > 0 && old.SizeBytes < r.GetRequiredBytes()) || (r.GetLimitBytes() > 0 && old.SizeBytes > r.GetLimitBytes()) {
 		return nil, errExists("volume %q exists with %d bytes, outside the requested range", old.Name, old.SizeBytes)
@@ -231,13 +277,25 @@ func (d *Driver) csiVolume(v *volumeRecord) *csi.Volume {
 	return vol
 }
 
-func (d *Driver) checkSpace(size int64) error {
-	st, err := mount.StatFS(d.opts.StateDir)
-	if err != nil {
-		return err
-	}
-	if size > st.AvailableBytes {
-		return errExhausted("%d bytes requested, %d available on node %s", size, st.AvailableBytes, d.opts.NodeID)
+// maxVolumeSizeFor is the largest size CreateVolume accepts as is: a size it would round up
+// past a limit would be refused, so the report is aligned down.
+func maxVolumeSizeFor(limit, available int64) int64 {
+	return min(limit, available) / sizeAlign * sizeAlign
+}
+
+// k8sParameterPrefix marks the parameters the external-provisioner adds itself (PVC name and
+// namespace, PV name) when started with --extra-create-metadata; they are information, not
+// requests, so they are accepted and ignored.
+const k8sParameterPrefix = "csi.storage.k8s.io/"
+
+// checkVolumeParameters refuses parameters the driver does not know: a StorageClass asking for
+// something this driver would silently not do (a typo, a parameter of another driver) must fail
+// loudly. CreateVolume knows no parameters of its own.
+func checkVolumeParameters(p map[string]string) error {
+	for k := range p {
+		if !strings.HasPrefix(k, k8sParameterPrefix) {
+			return errInvalid("unknown parameter %q", k)
+		}
 	}
 	return nil
 }
@@ -304,11 +362,12 @@ func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csi.Valida
 	if !known {
 		return nil, errNotFound("volume %s not found", req.GetVolumeId())
 	}
-	if _, err := d.loadVolume(req.GetVolumeId()); err != nil {
+	v, err := d.loadVolume(req.GetVolumeId())
+	if err != nil {
 		return nil, err
 	}
-	if _, err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
-		return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
+	if msg := capabilityMismatch(v, req.GetVolumeCapabilities(), req.GetParameters()); msg != "" {
+		return &csi.ValidateVolumeCapabilitiesResponse{Message: msg}, nil
 	}
 	return &csi.ValidateVolumeCapabilitiesResponse{Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
 		VolumeContext:      req.GetVolumeContext(),
@@ -326,13 +385,13 @@ func (d *Driver) GetCapacity(ctx context.Context, req *csi.GetCapacityRequest) (
 	if !d.onThisNode(req.GetAccessibleTopology()) {
 		return &csi.GetCapacityResponse{}, nil
 	}
-	st, err := mount.StatFS(d.opts.StateDir)
+	atp, err := d.AvailableToPromise()
 	if err != nil {
 		return nil, err
 	}
-	resp := &csi.GetCapacityResponse{AvailableCapacity: st.AvailableBytes}
+	resp := &csi.GetCapacityResponse{AvailableCapacity: atp}
 	if d.opts.MaxVolumeSize > 0 {
-		resp.MaximumVolumeSize = wrapperspb.Int64(min(d.opts.MaxVolumeSize, st.AvailableBytes))
+		resp.MaximumVolumeSize = wrapperspb.Int64(maxVolumeSizeFor(d.opts.MaxVolumeSize, atp))
 	}
 	return resp, nil
 }
@@ -361,15 +420,21 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 	if err != nil {
 		return nil, err
 	}
+	if size < req.GetCapacityRange().GetRequiredBytes() {
+		return nil, errOutOfRange("volume %s cannot grow to %d bytes", v.ID, req.GetCapacityRange().GetRequiredBytes())
+	}
 	block := v.Access == "block"
 	if c := req.GetVolumeCapability(); c != nil {
 		block = c.GetBlock() != nil
 	}
 	if size > v.SizeBytes {
-		if err := d.checkSpace(size - v.SizeBytes); err != nil {
+		releaseSpace, err := d.reserveSpace(size - v.SizeBytes)
+		if err != nil {
 			return nil, err
 		}
-		if err := mount.GrowFile(d.backingFile(v.ID), size); err != nil {
+		err = mount.GrowFile(d.backingFile(v.ID), size)
+		releaseSpace()
+		if err != nil {
 			return nil, err
 		}
 		dev, err := d.device(ctx, v.ID)

@@ -1,6 +1,7 @@
 package csi
 
 import (
+	"maps"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -100,4 +101,36 @@ func fsTypeOf(fs, def string) (string, error) {
 
 func readOnlyMode(c *csi.VolumeCapability) bool {
 	return c.GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_SINGLE_NODE_READER_ONLY
+}
+
+// requestedFSType is the file system the capabilities name explicitly, "" if none does.
+func requestedFSType(caps []*csi.VolumeCapability) string {
+	fs := ""
+	for _, c := range caps {
+		if f := c.GetMount().GetFsType(); f != "" {
+			fs = f
+		}
+	}
+	return fs
+}
+
+// capabilityMismatch says why a volume cannot serve the capabilities and parameters, "" if it
+// can. A block volume is no file system and an ext4 volume no xfs, whatever the access mode.
+func capabilityMismatch(v *volumeRecord, caps []*csi.VolumeCapability, params map[string]string) string {
+	for _, c := range caps {
+		kind, err := checkCapability(c)
+		if err != nil {
+			return err.Error()
+		}
+		if kind != v.Access {
+			return "volume " + v.ID + " was created for " + v.Access + " access, not " + kind
+		}
+		if fs := c.GetMount().GetFsType(); kind == "mount" && fs != "" && fs != v.FSType {
+			return "volume " + v.ID + " holds a " + v.FSType + " file system, not " + fs
+		}
+	}
+	if len(params) > 0 && !maps.Equal(params, v.Parameters) {
+		return "volume " + v.ID + " was created with other parameters"
+	}
+	return ""
 }

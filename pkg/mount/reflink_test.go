@@ -160,3 +160,47 @@ func BenchmarkReflink(b *testing.B) {
 		})
 	}
 }
+
+// SharedBytes sees what a reflink shares, and that an overwrite unshares it.
+func TestSharedBytes(t *testing.T) {
+	requireRoot(t)
+	xfs := scratchXFS(t)
+	src := filepath.Join(xfs, "src-"+randomName(t))
+	dst := filepath.Join(xfs, "dst-"+randomName(t))
+	t.Cleanup(func() { os.Remove(src); os.Remove(dst) })
+	if err := CreateSparseFile(src, 64*mib); err != nil {
+		t.Fatal(err)
+	}
+	writeAt(t, src, 0, randomBytes(t, 4*mib))
+	if n, err := SharedBytes(src); err != nil || n != 0 {
+		t.Fatalf("before the reflink: %d shared, %v", n, err)
+	}
+	if err := Reflink(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{src, dst} {
+		if n, err := SharedBytes(f); err != nil || n != 4*mib {
+			t.Fatalf("%s after the reflink: %d shared, %v; want %d", f, n, err, 4*mib)
+		}
+	}
+	writeAt(t, dst, 0, randomBytes(t, mib))
+	f, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Sync()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := SharedBytes(dst); err != nil || n != 3*mib {
+		t.Fatalf("after overwriting 1 MiB: %d shared, %v; want %d", n, err, 3*mib)
+	}
+	ext4 := filepath.Join(t.TempDir(), "plain")
+	if err := os.WriteFile(ext4, randomBytes(t, mib), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := SharedBytes(ext4); err != nil || n != 0 {
+		t.Fatalf("a file without reflinks: %d shared, %v", n, err)
+	}
+}

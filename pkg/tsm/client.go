@@ -25,6 +25,8 @@ type Result struct {
 	Messages []Message
 
 	args []string // redacted argv, for errors found after judging
+	raw  Output   // unredacted, for the parsers: never leaves the package
+	pw   secret
 }
 
 // NewClient returns a Client; r nil means ExecRunner{}.
@@ -40,14 +42,6 @@ func NewClient(cfg Config, r Runner) *Client {
 func (c *Client) WithNode(asNodeName string) *Client {
 	cp := *c
 	cp.cfg.AsNodeName = asNodeName
-	return &cp
-}
-
-// WithFromNode returns a copy that restores and queries another node's
-// objects (-fromnode); "" means none.
-func (c *Client) WithFromNode(fromNode string) *Client {
-	cp := *c
-	cp.cfg.FromNode = fromNode
 	return &cp
 }
 
@@ -191,9 +185,9 @@ func (c *Client) QuerySession(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, perr := ParseQuerySession(res.Output.Stdout)
+	s, perr := ParseQuerySession(res.raw.Stdout)
 	if perr != nil {
-		return nil, resultError(cmd, res, KindFailed, perr.Error())
+		return nil, resultError(cmd, res, KindFailed, res.pw.redact(perr.Error()))
 	}
 	return s, nil
 }
@@ -205,10 +199,11 @@ func (c *Client) query(ctx context.Context, cmd command, verr error, parse func(
 	}
 	// Rows are read even after a no-match message: a real client printed
 	// both in one run (sample 08), and dropping rows would hide objects.
-	objs, skipped := parse(res.Output.Stdout)
+	objs, skipped := parse(res.raw.Stdout)
 	if objs == nil {
 		objs = []Object{}
 	}
+	skipped = res.pw.redactAll(skipped)
 	if len(skipped) > 0 {
 		klog.InfoS("dsmc query rows skipped", "op", cmd.op, "skipped", len(skipped), "first", skipped[0])
 	}
@@ -249,10 +244,15 @@ func (c *Client) runStdin(ctx context.Context, cmd command, verr error, answers 
 	}
 	logArgs := pw.redactAll(RedactArgs(args))
 
-	out, runErr := c.runner.Run(ctx, Invocation{Binary: c.binary(), Args: args, Stdin: stdin, Timeout: c.cfg.Timeout})
-	out.Stdout, out.Stderr = pw.redact(out.Stdout), pw.redact(out.Stderr)
-	combined := out.Stdout + "\n" + out.Stderr
-	res := &Result{Output: out, Messages: ParseMessages(combined), args: logArgs}
+	raw, runErr := c.runner.Run(ctx, Invocation{Binary: c.binary(), Args: args, Stdin: stdin, Timeout: c.cfg.Timeout})
+	// dsmc's output is parsed and judged as printed: a password that is also a word dsmc
+	// prints ("Total", "Objects") must not blank out the statistics or messages. Redaction is
+	// for what leaves the package: Result.Output, messages, errors and logs.
+	combined := raw.Stdout + "\n" + raw.Stderr
+	messages := ParseMessages(combined)
+	out := raw
+	out.Stdout, out.Stderr = pw.redact(raw.Stdout), pw.redact(raw.Stderr)
+	res := &Result{Output: out, Messages: pw.redactMessages(messages), args: logArgs, raw: raw, pw: pw}
 
 	var err error
 	if runErr != nil {
@@ -263,8 +263,8 @@ func (c *Client) runStdin(ctx context.Context, cmd command, verr error, answers 
 	} else {
 		var stErr error
 		res.Stats, stErr = ParseStats(combined)
-		if v := judge(cmd.class, out.RC, res.Stats, stErr, res.Messages); !v.ok {
-			detail := v.detail
+		if v := judge(cmd.class, out.RC, res.Stats, stErr, messages); !v.ok {
+			detail := pw.redact(v.detail)
 			if v.kind == KindNoPassword {
 				detail += "; " + noPasswordHint
 			}

@@ -200,7 +200,9 @@ func TestClientRefusesBadRequestsWithoutRunningDsmc(t *testing.T) {
 		"empty backup spec": func(c *Client) error { _, err := c.QueryBackup(ctx, "", false); return err },
 		"bad compression":   func(c *Client) error { _, err := c.WithNode("").BackupFile(ctx, "/f"); return err },
 		"fromnode+asnodename": func(c *Client) error {
-			_, err := c.WithNode("T").WithFromNode("A").RestoreFile(ctx, "/a", "/b")
+			cp := *c.WithNode("T")
+			cp.cfg.FromNode = "A"
+			_, err := cp.RestoreFile(ctx, "/a", "/b")
 			return err
 		},
 	} {

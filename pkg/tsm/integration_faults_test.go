@@ -350,7 +350,8 @@ func TestSimFromNode(t *testing.T) {
 	if _, err := owner.BackupFile(ctx, alias); err != nil {
 		t.Fatal(err)
 	}
-	reader := srv.client("TSMTEST-READER").WithFromNode("TSMTEST-OWNER")
+	reader := srv.client("TSMTEST-READER")
+	reader.cfg.FromNode = "TSMTEST-OWNER"
 	if objs, err := reader.QueryBackup(ctx, alias, false); err != nil || len(objs) != 0 {
 		t.Fatalf("visible without access: %+v %v", objs, err)
 	}

@@ -42,3 +42,15 @@ func (s secret) redactAll(vs []string) []string {
 	}
 	return out
 }
+
+func (s secret) redactMessages(ms []Message) []Message {
+	if s == "" {
+		return ms
+	}
+	out := make([]Message, len(ms))
+	for i, m := range ms {
+		m.Text = s.redact(m.Text)
+		out[i] = m
+	}
+	return out
+}

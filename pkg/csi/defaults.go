@@ -1,0 +1,22 @@
+package csi
+
+import "time"
+
+// The defaults of the driver's settings. They live here, once, because the flags of
+// cmd/tsm-csi-sidecar, the zero values of Options and the README's flag table must agree; the
+// command's test compares its flags with the README.
+const (
+	DefaultEndpoint          = "unix:///csi/csi.sock"
+	DefaultDriverName        = "tsm.csi.storage-protect.io"
+	DefaultStateDir          = "/var/lib/tsm-csi"
+	DefaultDsmc              = "dsmc"
+	DefaultVolumePrefix      = "backup"
+	DefaultTSMMode           = "image"
+	DefaultDsmcTimeout       = 12 * time.Hour
+	DefaultMaxConcurrentDsmc = 3
+	DefaultVolumeSize        = 1 << 30
+	DefaultFSType            = "ext4"
+	DefaultLinkDir           = "/dev"
+	DefaultCutFallback       = CutCopy
+	DefaultOvercommitRatio   = 1.0
+)
