@@ -132,10 +132,8 @@ func main() {
 		DefaultVolumeSize: int64(f.defaultVolSize),
 		DefaultFSType:     *f.defaultFSType,
 		MaxFreeze:         *f.maxFreeze,
+		OvercommitRatio:   *f.overcommitRatio,
 	}, client, mount.NewMounter())
-	if err == nil {
-		err = driver.SetOvercommitRatio(*f.overcommitRatio)
-	}
 	if err == nil {
 		err = driver.Start(ctx)
 	}

@@ -19,4 +19,7 @@ const (
 	DefaultLinkDir           = "/dev"
 	DefaultCutFallback       = CutCopy
 	DefaultOvercommitRatio   = 1.0
+	// DefaultMaxFreeze bounds a freeze: a reflink cut takes milliseconds, a copy cut of a large
+	// volume would stall the application for minutes and is abandoned instead.
+	DefaultMaxFreeze = 30 * time.Second
 )

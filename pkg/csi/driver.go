@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -48,11 +49,10 @@ type Options struct {
 	DefaultVolumeSize int64
 	DefaultFSType     string        // for mount volumes whose capability names none
 	MaxFreeze         time.Duration // longest time a file system may stay frozen for a cut
+	OvercommitRatio   float64       // how many times the free space volumes may promise; 0 means 1
 }
 
-// DefaultMaxFreeze bounds a freeze when Options name none: a reflink cut takes milliseconds, a
-// copy cut of a large volume would stall the application for minutes and is abandoned instead.
-const DefaultMaxFreeze = 30 * time.Second
+
 
 // Driver implements the CSI Identity, Controller and Node services.
 type Driver struct {
@@ -82,6 +82,7 @@ type Driver struct {
 	slots     chan struct{} // one token per dsmc process allowed at once
 	longSlots chan struct{} // tokens for uploads and restores: all slots but one
 	jobs      *jobs
+	space     *ledger
 	outcomes  sync.Map // volume id -> *restoreOutcome: restore results no record could hold
 	metrics   *metrics
 
@@ -99,32 +100,38 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 		return nil, fmt.Errorf("state directory %q must be an absolute path", opts.StateDir)
 	}
 	if opts.LinkDir == "" {
-		opts.LinkDir = "/dev"
+		opts.LinkDir = DefaultLinkDir
 	}
 	if opts.DefaultMode == "" {
-		opts.DefaultMode = tsm.ModeImage
+		opts.DefaultMode = tsm.Mode(DefaultTSMMode)
 	}
 	if opts.DefaultMode != tsm.ModeImage && opts.DefaultMode != tsm.ModeFile {
 		return nil, fmt.Errorf("TSM mode %q: want image or file", opts.DefaultMode)
 	}
 	switch opts.CutFallback {
 	case "":
-		opts.CutFallback = CutCopy
+		opts.CutFallback = DefaultCutFallback
 	case CutCopy, CutLive, CutFail:
 	default:
 		return nil, fmt.Errorf("cut fallback %q: want copy, live or fail", opts.CutFallback)
 	}
 	if opts.DefaultFSType == "" {
-		opts.DefaultFSType = "ext4"
+		opts.DefaultFSType = DefaultFSType
 	}
 	if _, err := fsTypeOf(opts.DefaultFSType, ""); err != nil {
 		return nil, err
 	}
 	if opts.MaxConcurrentDsmc <= 0 {
-		opts.MaxConcurrentDsmc = 3
+		opts.MaxConcurrentDsmc = DefaultMaxConcurrentDsmc
 	}
 	if opts.DefaultVolumeSize <= 0 {
-		opts.DefaultVolumeSize = 1 << 30
+		opts.DefaultVolumeSize = DefaultVolumeSize
+	}
+	if opts.OvercommitRatio == 0 {
+		opts.OvercommitRatio = DefaultOvercommitRatio
+	}
+	if math.IsNaN(opts.OvercommitRatio) || math.IsInf(opts.OvercommitRatio, 0) || opts.OvercommitRatio < 1 {
+		return nil, fmt.Errorf("overcommit ratio %v: want a number of at least 1", opts.OvercommitRatio)
 	}
 	if opts.MaxFreeze <= 0 {
 		opts.MaxFreeze = DefaultMaxFreeze
@@ -143,6 +150,7 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 		longSlots:   make(chan struct{}, max(1, opts.MaxConcurrentDsmc-1)),
 		jobs:        newJobs(),
 		metrics:     newMetrics(),
+		space:       &ledger{ratio: opts.OvercommitRatio},
 	}
 	codec, err := newHandleCodec(opts.VolumePrefix, filepath.Clean(opts.LinkDir), d.fileDir)
 	if err != nil {

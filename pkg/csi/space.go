@@ -37,34 +37,15 @@ import (
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
 )
 
-// ledger holds the reservations of one state directory: sizes promised by calls that have
-// checked the space but not yet made their files. One driver serves a state directory (flock),
-// so the ledger is keyed by it; the Driver struct belongs to another file.
+// ledger holds the reservations of the driver's state directory: sizes promised by calls that
+// have checked the space but not yet made their files.
 type ledger struct {
 	mu      sync.Mutex
-	ratio   float64
+	ratio   float64 // how many times the free space volumes may promise; 1: every promised byte exists
 	pending int64
 }
 
-var ledgers sync.Map // state dir -> *ledger
-
-func (d *Driver) ledger() *ledger {
-	l, _ := ledgers.LoadOrStore(d.opts.StateDir, &ledger{ratio: DefaultOvercommitRatio})
-	return l.(*ledger)
-}
-
-// SetOvercommitRatio sets how many times the free space volumes may promise; 1 (the default)
-// means every promised byte exists.
-func (d *Driver) SetOvercommitRatio(r float64) error {
-	if math.IsNaN(r) || math.IsInf(r, 0) || r < 1 {
-		return fmt.Errorf("overcommit ratio %v: want a number of at least 1", r)
-	}
-	l := d.ledger()
-	l.mu.Lock()
-	l.ratio = r
-	l.mu.Unlock()
-	return nil
-}
+func (d *Driver) ledger() *ledger { return d.space }
 
 // allocated is the space a file takes on disk.
 func allocated(fi fs.FileInfo) int64 {

@@ -167,7 +167,7 @@ func TestSharedBytes(t *testing.T) {
 	xfs := scratchXFS(t)
 	src := filepath.Join(xfs, "src-"+randomName(t))
 	dst := filepath.Join(xfs, "dst-"+randomName(t))
-	t.Cleanup(func() { os.Remove(src); os.Remove(dst) })
+	t.Cleanup(func() { _ = os.Remove(src); _ = os.Remove(dst) })
 	if err := CreateSparseFile(src, 64*mib); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestSharedBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = f.Sync()
-	f.Close()
+	_ = f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
