@@ -52,8 +52,6 @@ type Options struct {
 	OvercommitRatio   float64       // how many times the free space volumes may promise; 0 means 1
 }
 
-
-
 // Driver implements the CSI Identity, Controller and Node services.
 type Driver struct {
 	csi.UnimplementedIdentityServer
