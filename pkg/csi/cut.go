@@ -3,6 +3,7 @@ package csi
 import (
 	"context"
 	"errors"
+	"os"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -105,6 +106,16 @@ func (d *Driver) cutUnfrozen(ctx context.Context, v *volumeRecord, dst string, a
 	case d.opts.CutFallback == CutFail:
 		return "", time.Time{}, errPrecondition("the state directory %s cannot reflink and --cut-fallback=fail", d.opts.StateDir)
 	}
+	// A copy takes as many blocks as the volume has written: promised space, like a volume's.
+	fi, err := os.Stat(src)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	release, err := d.reserveSpace(allocated(fi))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	defer release()
 	if err := mount.SparseCopy(ctx, src, dst); err != nil {
 		_ = removeIfExists(dst)
 		return "", time.Time{}, wrap(err, "copy volume %s", v.ID)
