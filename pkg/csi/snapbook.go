@@ -32,9 +32,10 @@ const (
 //	any        (none)     DeleteSnapshot
 //
 // A point in time, once answered, never moves: no transition leads from uploading back to
-// cutting, so a retry can only ever upload the cut that was answered. Starting an upload job
-// happens under the same lock as the job's final move, so a retry can never see a stale
-// "uploading" after the job recorded "ready".
+// cutting, so a retry can only ever upload the cut that was answered. A retry decides to start
+// another run of an uploading snapshot under the same lock as the job's final move, so it can
+// never act on a stale "uploading" after the job recorded "ready". (The first run starts right
+// after cutting → uploading is recorded, while the in-flight guard keeps every other call out.)
 type snapshotBook struct {
 	mu  sync.Mutex
 	dir *state.Dir

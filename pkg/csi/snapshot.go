@@ -153,14 +153,16 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 		}
 		return nil, err
 	}
-	s, err = d.snaps.update(key, id, func(s *snapshotRecord) (snapshotPhase, error) {
+	s, err = d.snaps.move(key, id, snapCutting, snapUploading, func(s *snapshotRecord) {
 		s.Cut, s.CreatedAt = how, at
-		d.startUpload(s)
-		return snapUploading, nil
 	})
 	if err != nil {
+		// Not recorded (a full state directory, say): nothing was answered, so the next call
+		// removes this cut and makes a new one.
 		return nil, err
 	}
+	// Started only once recorded; the in-flight guard keeps every other call out meanwhile.
+	d.startUpload(s)
 	klog.InfoS("Snapshot cut", "snapshotID", id, "volumeID", v.ID, "cut", s.Cut, "mode", mode)
 	return &csi.CreateSnapshotResponse{Snapshot: d.snapshotOf(s)}, nil
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
@@ -241,15 +240,7 @@ func (n *node) snapshotReady(name, volID string, params map[string]string) *csi.
 func codeOf(err error) codes.Code { return status.Code(err) }
 
 // pattern is reproducible pseudo-random data.
-func pattern(seed string, n int) []byte {
-	out := make([]byte, 0, n)
-	block := sha256.Sum256([]byte(seed))
-	for len(out) < n {
-		out = append(out, block[:]...)
-		block = sha256.Sum256(block[:])
-	}
-	return out[:n]
-}
+func pattern(seed string, n int) []byte { return harness.Pattern(seed, n) }
 
 func writeAt(t *testing.T, path string, data []byte, off int64) {
 	t.Helper()

@@ -39,3 +39,15 @@ func SameSums(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// Pattern is n bytes of data determined by seed (a SHA-256 chain): incompressible, different
+// for every seed, and the same in every run, so tests can write it and compare what comes back.
+func Pattern(seed string, n int) []byte {
+	out := make([]byte, 0, n)
+	block := sha256.Sum256([]byte(seed))
+	for len(out) < n {
+		out = append(out, block[:]...)
+		block = sha256.Sum256(block[:])
+	}
+	return out[:n]
+}

@@ -289,15 +289,7 @@ func objectOf(handle string) string { return handle[strings.LastIndex(handle, ":
 
 // Data the steps write and compare.
 
-func pattern(seed string, n int) []byte {
-	out := make([]byte, 0, n)
-	block := sha256.Sum256([]byte(seed))
-	for len(out) < n {
-		out = append(out, block[:]...)
-		block = sha256.Sum256(block[:])
-	}
-	return out[:n]
-}
+func pattern(seed string, n int) []byte { return harness.Pattern(seed, n) }
 
 func writeDevice(t *testing.T, path string, data []byte) {
 	t.Helper()
