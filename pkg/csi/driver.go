@@ -192,7 +192,7 @@ func (d *Driver) Start(ctx context.Context) error {
 		return dir
 	}
 	d.volumes = open("volumes")
-	d.snaps = &snapshotBook{dir: open("snapshots")}
+	d.snaps = newSnapshotBook(open("snapshots"))
 	d.nodes = open("node")
 	d.freezes = open("freezes")
 	if err != nil {

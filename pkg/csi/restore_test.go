@@ -220,7 +220,7 @@ func TestRecoveryFromEveryPhase(t *testing.T) {
 	}
 	// A cut interrupted: never answered, so it goes.
 	cutting := &snapshotRecord{Key: snapshotKeyFor("snap-cutting"), Name: "snap-cutting", ID: "tsm1:f::" + ref.Object + "0", SourceVolumeID: ref.VolumeID, Mode: tsm.ModeFile, Object: ref.Object + "0"}
-	if err := d.snaps.create(cutting); err != nil {
+	if err := d.snaps.create(cutting.Key, cutting, snapCutting); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(d.cutFile(cutting.Key), data, 0o600); err != nil {

@@ -140,7 +140,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 		Key: key, Name: req.GetName(), ID: id, SourceVolumeID: v.ID, Mode: mode,
 		Object: ref.Object, SizeBytes: v.SizeBytes,
 	}
-	if err := d.snaps.create(s); err != nil {
+	if err := d.snaps.create(key, s, snapCutting); err != nil {
 		return nil, err
 	}
 	// The cut runs to its end even if the caller gives up: a sparse copy of a large volume can
