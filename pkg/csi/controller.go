@@ -250,7 +250,7 @@ func (d *Driver) existingVolume(ctx context.Context, old, want *volumeRecord, re
 		return d.awaitRestore(ctx, old)
 	case phaseFailed:
 		// Reported once; the record goes so that the next call starts a clean restore.
-		if err := d.volumes.Delete(old.ID); err != nil {
+		if err := d.vols.remove(old.ID, old.ID); err != nil {
 			return nil, err
 		}
 		return nil, newError(old.ErrorCode, nil, "restore of volume %s failed: %s", old.ID, old.Error)
@@ -444,10 +444,10 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csi.Controller
 		if err := d.loops.Refresh(ctx, dev); err != nil {
 			return nil, err
 		}
-		v.SizeBytes = size
-		if err := d.saveVolume(v); err != nil {
+		if _, err := d.vols.move(v.ID, v.ID, phaseReady, phaseReady, func(r *volumeRecord) { r.SizeBytes = size }); err != nil {
 			return nil, err
 		}
+		v.SizeBytes = size
 		klog.InfoS("Volume expanded", "volumeID", v.ID, "bytes", size)
 	}
 	return &csi.ControllerExpandVolumeResponse{CapacityBytes: v.SizeBytes, NodeExpansionRequired: !block}, nil

@@ -36,7 +36,7 @@ func addVolumeRecord(t *testing.T, d *Driver, v volumeRecord) *volumeRecord {
 	if err := os.Truncate(d.backingFile(v.ID), v.SizeBytes); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.saveVolume(&v); err != nil {
+	if err := d.volumes.Put(v.ID, &v); err != nil {
 		t.Fatal(err)
 	}
 	return &v

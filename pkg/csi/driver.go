@@ -67,6 +67,7 @@ type Driver struct {
 	topologyKey string
 
 	volumes *state.Dir
+	vols    *volumeBook // the one writer of volume records; volumes is for reading
 	snaps   *snapshotBook
 	freezes *state.Dir // file systems frozen right now: recorded before the freeze, thawed at start-up
 	dataDir string     // backing files of volumes
@@ -192,6 +193,7 @@ func (d *Driver) Start(ctx context.Context) error {
 		return dir
 	}
 	d.volumes = open("volumes")
+	d.vols = newVolumeBook(d.volumes)
 	d.snaps = newSnapshotBook(open("snapshots"))
 	d.nodes = open("node")
 	d.freezes = open("freezes")

@@ -2,6 +2,7 @@ package csi
 
 import (
 	"context"
+	"errors"
 	"os"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/state"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
 )
 
@@ -67,25 +69,25 @@ func (d *Driver) runRestore(ctx context.Context, id string, ref snapshotRef) {
 		klog.InfoS("Restore interrupted", "volumeID", id, "snapshotID", ref.Object)
 		return
 	}
-	v, lerr := d.loadVolume(id)
-	if lerr != nil {
-		return
-	}
+	to, change := phaseReady, func(*volumeRecord) {}
 	if err != nil {
 		klog.ErrorS(err, "Restore from TSM failed", "volumeID", id, "object", ref.Object)
 		d.metrics.jobs.WithLabelValues("restore", "failed").Observe(time.Since(start).Seconds())
-		if derr := d.destroyVolume(context.WithoutCancel(ctx), id); derr != nil {
+		if derr := d.removeVolumeData(context.WithoutCancel(ctx), id); derr != nil {
 			klog.ErrorS(derr, "Removing the half-restored volume failed", "volumeID", id)
 		}
-		v.Phase, v.ErrorCode, v.Error = phaseFailed, codeOf(err), err.Error()
+		to = phaseFailed
+		change = func(v *volumeRecord) { v.ErrorCode, v.Error = codeOf(err), err.Error() }
 	} else {
-		v.Phase = phaseReady
 		d.metrics.jobs.WithLabelValues("restore", "ok").Observe(time.Since(start).Seconds())
 		d.metrics.bytes.WithLabelValues("restore").Add(float64(res.Stats.BytesTransferred))
 		klog.InfoS("Volume restored from TSM", "volumeID", id, "object", ref.Object,
 			"bytesTransferred", res.Stats.BytesTransferred, "duration", time.Since(start).Round(time.Millisecond))
 	}
-	if serr := d.saveVolume(v); serr != nil {
+	if _, serr := d.vols.move(id, id, phaseRestoring, to, change); serr != nil {
+		if errors.Is(serr, errStaleRecord) || errors.Is(serr, state.ErrNotFound) {
+			return // deleted or moved by someone else meanwhile: this outcome no longer applies
+		}
 		// Neither outcome can be recorded (a full state directory, say): keep it here, report
 		// it once with its own code, and relaunch only after a back-off.
 		klog.ErrorS(serr, "Recording the restore result failed", "volumeID", id)
@@ -210,7 +212,7 @@ func (d *Driver) awaitRestore(ctx context.Context, v *volumeRecord) (*csi.Create
 	case phaseReady:
 		return &csi.CreateVolumeResponse{Volume: d.csiVolume(cur)}, nil
 	case phaseFailed:
-		if err := d.volumes.Delete(cur.ID); err != nil {
+		if err := d.vols.remove(cur.ID, cur.ID); err != nil {
 			return nil, err
 		}
 		return nil, newError(cur.ErrorCode, nil, "restore of volume %s failed: %s", cur.ID, cur.Error)

@@ -208,7 +208,7 @@ func TestRecoveryFromEveryPhase(t *testing.T) {
 	// A restore killed right after its rename: the file is smaller than the record says.
 	renamed := &volumeRecord{ID: volumeIDFor("pvc-renamed"), Name: "pvc-renamed", SizeBytes: 1 << 20, Access: "block", Phase: phaseReady, SourceSnapshot: snap.SnapshotId}
 	for _, v := range []*volumeRecord{creating, restoring, renamed} {
-		if err := d.saveVolume(v); err != nil {
+		if err := d.volumes.Put(v.ID, v); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(d.backingFile(v.ID), data[:100], 0o600); err != nil {

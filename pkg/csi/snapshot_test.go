@@ -161,7 +161,7 @@ func addVolume(t *testing.T, d *Driver, name string, content []byte) *volumeReco
 	if err := os.WriteFile(d.backingFile(v.ID), content, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.saveVolume(v); err != nil {
+	if err := d.volumes.Put(v.ID, v); err != nil {
 		t.Fatal(err)
 	}
 	return v

@@ -13,15 +13,45 @@ import (
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/state"
 )
 
-// Volume phases. A volume is "creating" while its backing file and loop device are being made,
-// "restoring" while dsmc writes a snapshot into it, "ready" afterwards. A failed restore keeps
-// only its record ("failed") so the error can be reported to the next CreateVolume call.
+// volumePhase is where a volume stands.
+type volumePhase string
+
+// A volume is "creating" while its backing file and loop device are being made, "restoring"
+// while dsmc writes a snapshot into it, "ready" afterwards. A failed restore keeps only its
+// record ("failed") so the error can be reported to the next CreateVolume call.
 const (
-	phaseCreating  = "creating"
-	phaseRestoring = "restoring"
-	phaseReady     = "ready"
-	phaseFailed    = "failed"
+	phaseCreating  volumePhase = "creating"
+	phaseRestoring volumePhase = "restoring"
+	phaseReady     volumePhase = "ready"
+	phaseFailed    volumePhase = "failed"
 )
+
+// volumeBook is the one writer of volume records (the restore job's among them). Every change
+// goes through update (or create/remove), under one lock, and must be a move of this table:
+//
+//	from       to         who, when
+//	(none)     creating   CreateVolume, before the backing file is made
+//	creating   ready      CreateVolume, once an empty or cloned volume is attached
+//	creating   restoring  CreateVolume, once the file of a restore exists; the restore job starts
+//	restoring  ready      the restore job, once the data is in place, flushed and attached
+//	restoring  failed     the restore job, after removing the half-restored data
+//	ready      ready      ControllerExpandVolume, with the new size
+//	failed     (none)     CreateVolume, reporting the failure once
+//	any        (none)     DeleteVolume; a failed creation; recovery of an interrupted creation
+type volumeBook = book[volumeRecord, volumePhase]
+
+func newVolumeBook(dir *state.Dir) *volumeBook {
+	return &volumeBook{
+		dir: dir, what: "volume",
+		moves: map[volumePhase][]volumePhase{
+			phaseCreating:  {phaseReady, phaseRestoring},
+			phaseRestoring: {phaseReady, phaseFailed},
+			phaseReady:     {phaseReady},
+		},
+		phase: func(v *volumeRecord) *volumePhase { return &v.Phase },
+		id:    func(v *volumeRecord) string { return v.ID },
+	}
+}
 
 type volumeRecord struct {
 	ID             string            `json:"id"`
@@ -32,7 +62,7 @@ type volumeRecord struct {
 	Parameters     map[string]string `json:"parameters,omitempty"`
 	SourceSnapshot string            `json:"sourceSnapshot,omitempty"`
 	SourceVolume   string            `json:"sourceVolume,omitempty"`
-	Phase          string            `json:"phase"`
+	Phase          volumePhase       `json:"phase"`
 	ErrorCode      codes.Code        `json:"errorCode,omitempty"`
 	Error          string            `json:"error,omitempty"`
 	CreatedAt      time.Time         `json:"createdAt"`
@@ -72,8 +102,6 @@ func (d *Driver) loadReadyVolume(id string) (*volumeRecord, error) {
 	return v, nil
 }
 
-func (d *Driver) saveVolume(v *volumeRecord) error { return d.volumes.Put(v.ID, v) }
-
 // device attaches (idempotently) the volume's backing file and returns its loop device.
 func (d *Driver) device(ctx context.Context, id string) (string, error) {
 	dev, err := d.loops.Attach(ctx, d.backingFile(id))
@@ -82,10 +110,9 @@ func (d *Driver) device(ctx context.Context, id string) (string, error) {
 
 // makeVolume creates the backing file of a new volume, fills it with fill (which may be nil for
 // an empty volume), attaches it and records it in phase done. On any error nothing is left behind.
-func (d *Driver) makeVolume(ctx context.Context, v *volumeRecord, fill func(file string) error, done string) (err error) {
+func (d *Driver) makeVolume(ctx context.Context, v *volumeRecord, fill func(file string) error, done volumePhase) (err error) {
 	file := d.backingFile(v.ID)
-	v.Phase = phaseCreating
-	if err := d.saveVolume(v); err != nil {
+	if err := d.vols.create(v.ID, v, phaseCreating); err != nil {
 		return err
 	}
 	defer func() {
@@ -108,13 +135,28 @@ func (d *Driver) makeVolume(ctx context.Context, v *volumeRecord, fill func(file
 	if _, err := d.device(ctx, v.ID); err != nil {
 		return err
 	}
-	v.Phase = done
-	return d.saveVolume(v)
+	rec, err := d.vols.move(v.ID, v.ID, phaseCreating, done, nil)
+	if err == nil {
+		*v = *rec
+	}
+	return err
 }
 
 // destroyVolume removes the loop device, backing file and record of a volume; every step is
 // idempotent, so it also finishes a removal that a crash interrupted.
 func (d *Driver) destroyVolume(ctx context.Context, id string) error {
+	if err := d.removeVolumeData(ctx, id); err != nil {
+		return err
+	}
+	if err := d.vols.remove(id, ""); err != nil {
+		return err
+	}
+	klog.InfoS("Volume removed", "volumeID", id)
+	return nil
+}
+
+// removeVolumeData removes the loop device and files of a volume, not its record.
+func (d *Driver) removeVolumeData(ctx context.Context, id string) error {
 	file := d.backingFile(id)
 	dev, err := d.loops.Find(file)
 	if err != nil {
@@ -130,9 +172,5 @@ func (d *Driver) destroyVolume(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	if err := d.volumes.Delete(id); err != nil {
-		return err
-	}
-	klog.InfoS("Volume removed", "volumeID", id)
 	return nil
 }
