@@ -241,7 +241,8 @@ func loopNumber(name string) (int, bool) {
 // only while the device is attached.
 func readBackingFile(name string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(sysfsRoot, "block", name, "loop", "backing_file"))
-	if errors.Is(err, os.ErrNotExist) {
+	// ENODEV: another process detached the device between the listing and the read.
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO) {
 		return "", fmt.Errorf("%s: %w", name, ErrNotAttached)
 	}
 	if err != nil {
