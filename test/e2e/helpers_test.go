@@ -58,9 +58,11 @@ type node struct {
 }
 
 type nodeOptions struct {
-	stateOnXFS bool
-	args       []string
-	env        []string
+	stateOnXFS  bool
+	scratchFS   string // the state directory on a file system of this type and scratchSize
+	scratchSize int64
+	args        []string
+	env         []string
 }
 
 func startNode(t *testing.T, srv *server, name, tsmNode string, o nodeOptions) *node {
@@ -71,8 +73,11 @@ func startNode(t *testing.T, srv *server, name, tsmNode string, o nodeOptions) *
 	}
 	stateDir := filepath.Join(dir, "state")
 	var d *harness.Driver
-	if o.stateOnXFS {
-		mnt, undo, err := harness.ScratchFS(dir, "xfs", 8<<30)
+	if o.stateOnXFS && o.scratchFS == "" {
+		o.scratchFS, o.scratchSize = "xfs", 8<<30
+	}
+	if o.scratchFS != "" {
+		mnt, undo, err := harness.ScratchFS(dir, o.scratchFS, o.scratchSize)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/tsm-csi/tsm-csi-sidecar/test/harness"
 )
 
 // startSmallNode runs a driver whose state directory is a 64 MiB ext4, so that a few small
@@ -21,37 +17,7 @@ func startSmallNode(t *testing.T, srv *server, name string, args ...string) *nod
 
 func startNodeOnScratch(t *testing.T, srv *server, name, fsType string, size int64, args ...string) *node {
 	t.Helper()
-	dir, err := os.MkdirTemp(root, "n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mnt, undo, err := harness.ScratchFS(dir, fsType, size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := undo(); err != nil {
-			t.Error(err)
-		}
-	})
-	d, err := harness.Start(context.Background(), harness.DriverConfig{
-		Bin: bins, Dir: dir, StateDir: filepath.Join(mnt, "state"), NodeID: name, TSMNode: "NODE-A",
-		ServerDir: srv.dir, Prefix: prefix, Args: append([]string{"--tsm-asnodename=" + asNode}, args...),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &node{t: t, d: d, dir: dir}
-	// Registered after the scratch file system's undo, so it runs first.
-	t.Cleanup(func() {
-		if err := n.d.Stop(); err != nil {
-			t.Errorf("stopping %s: %v\n%s", name, err, n.d.Tail(30))
-		}
-		if t.Failed() {
-			t.Logf("log of %s:\n%s", name, n.d.Tail(60))
-		}
-	})
-	return n
+	return startNode(t, srv, name, "NODE-A", nodeOptions{scratchFS: fsType, scratchSize: size, args: args})
 }
 
 func (n *node) capacity() int64 {
