@@ -54,6 +54,8 @@ type settings struct {
 	endpoint, nodeID, driverName, stateDir, dsmcPath, prefix   *string
 	compression, serverName, optFile, asNodeName, passwordFile *string
 	mode, linkDir, cutFallback, defaultFSType, metricsAddress  *string
+	metaDir                                                    *string
+	verifyRestores                                             *bool
 	dsmcTimeout, maxFreeze                                     *time.Duration
 	maxDsmc                                                    *int
 	overcommitRatio                                            *float64
@@ -83,6 +85,8 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.defaultFSType = fs.String("default-fstype", csi.DefaultFSType, "file system of mount volumes whose request names none: ext4 or xfs")
 	s.overcommitRatio = fs.Float64("overcommit-ratio", csi.DefaultOvercommitRatio, "thin provisioning: volumes may promise this many times the free space of the state directory; 1 = every byte promised is there")
 	s.maxFreeze = fs.Duration("max-freeze", csi.DefaultMaxFreeze, "longest time a mounted file system stays frozen for a snapshot cut; past it the cut is abandoned and the file system thawed")
+	s.metaDir = fs.String("tsm-meta-dir", csi.DefaultMetaDir, "directory where snapshot metadata objects are staged; their TSM names are paths in it, so it must be the same on every node")
+	s.verifyRestores = fs.Bool("verify-restores", true, "hash restored data and compare it with the snapshot's digest before the volume is handed out")
 	s.metricsAddress = fs.String("metrics-address", "", "address for Prometheus metrics (e.g. :9810); empty disables")
 	s.showVersion = fs.Bool("version", false, "print the version and exit")
 	fs.Var(&s.maxVolumeSize, "max-volume-size", "largest volume allowed (bytes, or with Ki/Mi/Gi/Ti); 0 = no limit")
@@ -133,6 +137,8 @@ func main() {
 		DefaultFSType:     *f.defaultFSType,
 		MaxFreeze:         *f.maxFreeze,
 		OvercommitRatio:   *f.overcommitRatio,
+		MetaDir:           *f.metaDir,
+		NoVerify:          !*f.verifyRestores,
 	}, client, mount.NewMounter())
 	if err == nil {
 		err = driver.Start(ctx)

@@ -22,4 +22,8 @@ const (
 	// DefaultMaxFreeze bounds a freeze: a reflink cut takes milliseconds, a copy cut of a large
 	// volume would stall the application for minutes and is abandoned instead.
 	DefaultMaxFreeze = 30 * time.Second
+	// DefaultMetaDir is where snapshot metadata objects are written before dsmc sends them; their
+	// TSM names are paths in it, so it must be the same on every node (like --link-dir). It is
+	// not derived from --state-dir, which may differ between nodes.
+	DefaultMetaDir = "/var/lib/tsm-csi/meta"
 )

@@ -50,6 +50,8 @@ type Options struct {
 	DefaultFSType     string        // for mount volumes whose capability names none
 	MaxFreeze         time.Duration // longest time a file system may stay frozen for a cut
 	OvercommitRatio   float64       // how many times the free space volumes may promise; 0 means 1
+	MetaDir           string        // where snapshot metadata objects are staged and named in TSM; the same on every node
+	NoVerify          bool          // restore without checking the data against the snapshot's digest
 }
 
 // Driver implements the CSI Identity, Controller and Node services.
@@ -135,6 +137,9 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 	if opts.MaxFreeze <= 0 {
 		opts.MaxFreeze = DefaultMaxFreeze
 	}
+	if opts.MetaDir == "" {
+		opts.MetaDir = DefaultMetaDir
+	}
 	d := &Driver{
 		opts:        opts,
 		tsm:         client,
@@ -151,7 +156,7 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 		metrics:     newMetrics(),
 		space:       &ledger{ratio: opts.OvercommitRatio},
 	}
-	codec, err := newHandleCodec(opts.VolumePrefix, filepath.Clean(opts.LinkDir), d.fileDir)
+	codec, err := newHandleCodec(opts.VolumePrefix, filepath.Clean(opts.LinkDir), d.fileDir, opts.MetaDir)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +180,7 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 // Start takes the state directory (one driver per directory), opens the records, and recovers
 // what an earlier run left behind: frozen file systems, volumes, unfinished jobs, orphans.
 func (d *Driver) Start(ctx context.Context) error {
-	for _, dir := range []string{d.opts.StateDir, d.dataDir, d.cutDir, d.fileDir} {
+	for _, dir := range []string{d.opts.StateDir, d.dataDir, d.cutDir, d.fileDir, d.opts.MetaDir, d.tmpDir()} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
 		}

@@ -70,9 +70,10 @@ type handleCodec struct {
 	prefix   string
 	imageDir string
 	fileDir  string
+	metaDir  string
 }
 
-func newHandleCodec(prefix, imageDir, fileDir string) (handleCodec, error) {
+func newHandleCodec(prefix, imageDir, fileDir, metaDir string) (handleCodec, error) {
 	if !prefixPattern.MatchString(prefix) {
 		return handleCodec{}, fmt.Errorf("TSM volume prefix %q: want 1-32 lower-case letters, digits, '.' or '-'", prefix)
 	}
@@ -81,7 +82,18 @@ func newHandleCodec(prefix, imageDir, fileDir string) (handleCodec, error) {
 			return handleCodec{}, fmt.Errorf("link directory %q must be a clean absolute path without ':' or blanks", d)
 		}
 	}
-	return handleCodec{prefix: prefix, imageDir: imageDir, fileDir: fileDir}, nil
+	// The metadata directory names TSM objects that queries and restores match by pattern:
+	// plain characters only, so that no dsmc wildcard can hide in it.
+	if !fileDirPattern.MatchString(metaDir) || path.Clean(metaDir) != metaDir || metaDir == fileDir || metaDir == imageDir {
+		return handleCodec{}, fmt.Errorf("metadata directory %q must be a clean absolute path of letters, digits, '.', '_' and '-', apart from the link directories", metaDir)
+	}
+	return handleCodec{prefix: prefix, imageDir: imageDir, fileDir: fileDir, metaDir: metaDir}, nil
+}
+
+// metaObject is the TSM name of r's metadata object (a file backup under the same owner node):
+// <meta-dir>/<object base name>.json. The id alone finds it.
+func (c handleCodec) metaObject(r snapshotRef) string {
+	return path.Join(c.metaDir, path.Base(r.Object)+".json")
 }
 
 // linkName is the base name of the stable link and TSM object: <prefix>-<key>-<vol>-<size>.

@@ -9,7 +9,7 @@ import (
 
 func testCodec(t *testing.T) handleCodec {
 	t.Helper()
-	c, err := newHandleCodec("backup", "/dev", "/var/lib/tsm-csi/tsm")
+	c, err := newHandleCodec("backup", "/dev", "/var/lib/tsm-csi/tsm", "/var/lib/tsm-csi/meta")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestHandleRejects(t *testing.T) {
 }
 
 func TestHandleTooLong(t *testing.T) {
-	c, err := newHandleCodec("backup", "/dev", "/"+strings.Repeat("d", 60))
+	c, err := newHandleCodec("backup", "/dev", "/"+strings.Repeat("d", 60), "/var/lib/tsm-csi/meta")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,22 +112,38 @@ func TestHandleTooLong(t *testing.T) {
 }
 
 func TestCodecConfig(t *testing.T) {
-	for _, tc := range []struct{ prefix, img, file string }{
-		{"Backup", "/dev", "/x"},
-		{"", "/dev", "/x"},
-		{"a/b", "/dev", "/x"},
-		{"backup", "dev", "/x"},
-		{"backup", "/dev/", "/x"},
-		{"backup", "/dev", "/x:y"},
+	const meta = "/var/lib/tsm-csi/meta"
+	for _, tc := range []struct{ prefix, img, file, meta string }{
+		{"Backup", "/dev", "/x", meta},
+		{"", "/dev", "/x", meta},
+		{"a/b", "/dev", "/x", meta},
+		{"backup", "dev", "/x", meta},
+		{"backup", "/dev/", "/x", meta},
+		{"backup", "/dev", "/x:y", meta},
+		{"backup", "/dev", "/x", "meta"},
+		{"backup", "/dev", "/x", "/var/lib/*/meta"},
+		{"backup", "/dev", "/x", "/x"},
+		{"backup", "/dev", "/x", "/dev"},
+		{"backup", "/dev", "/x", "/var/meta/"},
 	} {
-		if _, err := newHandleCodec(tc.prefix, tc.img, tc.file); err == nil {
+		if _, err := newHandleCodec(tc.prefix, tc.img, tc.file, tc.meta); err == nil {
 			t.Errorf("%+v accepted", tc)
+		}
+	}
+	c, err := newHandleCodec("backup", "/dev", "/x/tsm", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []tsm.Mode{tsm.ModeImage, tsm.ModeFile} {
+		r := c.ref(mode, "", "s0123456789abcdef", "vol-0123456789abcdef0123", 1<<30)
+		if got, want := c.metaObject(r), meta+"/backup-0123456789abcdef-0123456789abcdef0123-40000000.json"; got != want {
+			t.Errorf("%s: meta object %s, want %s", mode, got, want)
 		}
 	}
 }
 
 func FuzzHandleDecode(f *testing.F) {
-	c, _ := newHandleCodec("backup", "/dev", "/var/lib/tsm-csi/tsm")
+	c, _ := newHandleCodec("backup", "/dev", "/var/lib/tsm-csi/tsm", "/var/lib/tsm-csi/meta")
 	f.Add("tsm1:i::/dev/backup-0123456789abcdef-0123456789abcdef0123-400")
 	f.Add("tsm1:f:NODE:/var/lib/tsm-csi/tsm/backup-0123456789abcdef-0123456789abcdef0123-1")
 	f.Add("tsm1:i::/dev/../backup")

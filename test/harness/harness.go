@@ -127,6 +127,9 @@ func (d *Driver) start() error {
 		"--dsmc=" + cfg.Bin.Dsmc,
 		"--tsm-volume-prefix=" + cfg.Prefix,
 		"--v=4",
+		// The nodes of one simulated cluster share its metadata directory, as the nodes of a
+		// real cluster share --tsm-meta-dir; tests stay out of the host's default.
+		"--tsm-meta-dir=" + cfg.ServerDir + ".meta",
 	}, cfg.Args...)
 	logf, err := os.OpenFile(d.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
