@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ const adminUsage = `usage: dsmc-sim admin <command>   (server directory: $DSMSIM
   revoke access owner=A [node=B] [spec=PATTERN]
   set servername NAME
   query objects [node=N] [type=image|file]
+  damage object NAME offset=N [node=N] [type=image|file]
   fault add SPEC | fault list | fault clear | fault reset
   sweep
 `
@@ -138,6 +140,8 @@ func (a *admin) dispatch(args []string) error {
 		})
 	case is(verb, "query") && is(obj, "objects"):
 		return a.queryObjects(rest)
+	case is(verb, "damage") && is(obj, "object"):
+		return a.damageObject(rest)
 	case is(verb, "fault"):
 		return a.fault(args[1:])
 	case is(verb, "sweep"):
@@ -402,6 +406,61 @@ func (a *admin) queryObjects(args []string) error {
 			_, _ = fmt.Fprintf(a.out, "%-6d %-16s %-5s %-3s %15d %15d %-25s %s\n", o.ID, o.Node, o.Type, activeFlag(o), o.Size, stored, o.BackupTime.Format(time.RFC3339), o.Name)
 		}
 		return nil
+	})
+}
+
+// damageObject flips one byte of the stored data of an object's active version, the way a bad
+// disk in a storage pool would, without telling anyone: the server and the client still report
+// a good backup. Tests use it to show that only the driver's own digest finds such damage
+// (assumed: a real server with data validation off returns the damaged bytes as stored).
+func (a *admin) damageObject(args []string) error {
+	m, pos := kv(args)
+	if len(pos) != 1 || m["offset"] == "" {
+		return errUsage
+	}
+	off, err := strconv.ParseInt(m["offset"], 10, 64)
+	if err != nil || off < 0 {
+		return adminFail("offset must be a byte offset, not %q", m["offset"])
+	}
+	var data string
+	err = a.s.View(func(st *store.State) error {
+		for _, o := range st.Objects {
+			if o.Name != pos[0] || !o.Active || (m["node"] != "" && !strings.EqualFold(m["node"], o.Node)) ||
+				(m["type"] != "" && !strings.EqualFold(m["type"], o.Type)) {
+				continue
+			}
+			if data != "" {
+				return adminFail("more than one active object is named %s: give node= or type=", pos[0])
+			}
+			if off >= o.Size {
+				return adminFail("offset %d is beyond the %d bytes of %s", off, o.Size, pos[0])
+			}
+			data = o.Data
+		}
+		if data == "" {
+			return adminFail("no active object is named %s", pos[0])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return a.s.WithFileLocked(func() error {
+		f, err := os.OpenFile(a.s.Path("data/"+data), os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		b[0] ^= 0xff
+		if _, err := f.WriteAt(b, off); err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(a.out, "Byte %d of %s damaged.\n", off, pos[0])
+		return f.Sync()
 	})
 }
 

@@ -27,7 +27,7 @@ type Meta struct {
 	SnapshotID     string    `json:"snapshotID"`
 	SourceVolumeID string    `json:"sourceVolumeID"`
 	SizeBytes      int64     `json:"sizeBytes"`
-	AccessType     string    `json:"accessType"`       // "mount" or "block"
+	AccessType     string    `json:"accessType,omitempty"` // "mount", "block", or "" if unknown
 	FSType         string    `json:"fsType,omitempty"` // of a mount volume
 	Mode           string    `json:"mode"`             // "image" or "file"
 	CreationTime   time.Time `json:"creationTime"`
@@ -93,7 +93,7 @@ func (m *Meta) check() error {
 		return fmt.Errorf("size %d", m.SizeBytes)
 	case m.Mode != "image" && m.Mode != "file":
 		return fmt.Errorf("mode %q", m.Mode)
-	case m.AccessType != "mount" && m.AccessType != "block":
+	case m.AccessType != "" && m.AccessType != "mount" && m.AccessType != "block":
 		return fmt.Errorf("access type %q", m.AccessType)
 	}
 	if m.Digest != nil {

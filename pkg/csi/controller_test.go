@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -15,6 +16,7 @@ import (
 func newTestDriver(t *testing.T, opts Options) *Driver {
 	t.Helper()
 	opts.DriverName, opts.NodeID, opts.StateDir, opts.VolumePrefix = "test.csi", "node-1", t.TempDir(), DefaultVolumePrefix
+	opts.MetaDir = filepath.Join(opts.StateDir, "meta")
 	d, err := NewDriver(opts, nil, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -105,6 +105,10 @@ func codeOf(err error) codes.Code {
 	if s, ok := status.FromError(err); ok {
 		return s.Code()
 	}
+	var dl *dataLossError
+	if errors.As(err, &dl) {
+		return codes.DataLoss
+	}
 	var te *tsm.Error
 	if errors.As(err, &te) {
 		return tsmCode(te.Kind)

@@ -3,12 +3,14 @@ package csi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
 
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/catalog"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/state"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
@@ -140,11 +142,64 @@ func (d *Driver) restore(ctx context.Context, id string, ref snapshotRef) (*tsm.
 	if err := mount.GrowFile(file, v.SizeBytes); err != nil {
 		return nil, err
 	}
+	// Checked before a loop device exists: a volume that fails here was never handed out, and
+	// the caller removes its data.
+	if err := d.verifyRestored(ctx, c, id, ref, file); err != nil {
+		return nil, err
+	}
 	if _, err := d.device(ctx, id); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
+
+// verifyRestored compares the restored data with the digest in the snapshot's metadata object.
+func (d *Driver) verifyRestored(ctx context.Context, c *tsm.Client, volumeID string, ref snapshotRef, file string) error {
+	snapID, err := d.codec.encode(ref)
+	if err != nil {
+		return err
+	}
+	if d.opts.NoVerify {
+		klog.InfoS("Restored data not verified (--verify-restores=false)", "volumeID", volumeID, "snapshotID", snapID)
+		return nil
+	}
+	m, err := fetchMeta(ctx, c, d.codec.metaObject(ref), d.tmpDir())
+	switch {
+	case errors.Is(err, errNoMeta):
+		klog.InfoS("Snapshot has no metadata object in TSM (taken before digests were stored); restored unverified", "volumeID", volumeID, "snapshotID", snapID)
+		return nil
+	case err != nil:
+		return wrap(err, "read the metadata of snapshot %s", snapID)
+	case m.SnapshotID != snapID || m.SizeBytes != ref.SizeBytes:
+		return &dataLossError{snapID, fmt.Errorf("%w: it describes snapshot %s of %d bytes", catalog.ErrFormat, m.SnapshotID, m.SizeBytes)}
+	case m.Digest == nil:
+		klog.InfoS("Snapshot was read from a live volume and has no digest; restored unverified", "volumeID", volumeID, "snapshotID", snapID)
+		return nil
+	}
+	start := time.Now()
+	if err := catalog.Verify(ctx, file, m.Digest, 0); err != nil {
+		var mm *catalog.MismatchError
+		if errors.As(err, &mm) || errors.Is(err, catalog.ErrFormat) {
+			return &dataLossError{snapID, err}
+		}
+		return wrap(err, "verify the restored data of %s", snapID)
+	}
+	klog.InfoS("Restored data verified against the snapshot's digest", "volumeID", volumeID, "snapshotID", snapID,
+		"bytes", m.Digest.Size, "duration", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// dataLossError: the data TSM gave back is not what was backed up, or its description is damaged.
+type dataLossError struct {
+	snapshotID string
+	err        error
+}
+
+func (e *dataLossError) Error() string {
+	return fmt.Sprintf("restore of snapshot %s refused, the volume was not created: %v", e.snapshotID, e.err)
+}
+
+func (e *dataLossError) Unwrap() error { return e.err }
 
 // checkRestored flushes a restored file and checks that it is whole before it may replace the
 // backing file: dsmc's return code does not cover the kernel's write-back, and a full disk

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/klog/v2"
 
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/catalog"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/state"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
 )
@@ -37,6 +38,29 @@ type snapshotRecord struct {
 	Error          string        `json:"error,omitempty"`
 	Reported       bool          `json:"reported,omitempty"` // Error was answered to a CreateSnapshot
 	Attempts       int           `json:"attempts,omitempty"` // upload runs that failed
+	// What the metadata object in TSM tells about the snapshot besides the id.
+	Access string           `json:"access,omitempty"`
+	FSType string           `json:"fsType,omitempty"`
+	Kube   *catalog.KubeRef `json:"kube,omitempty"`
+}
+
+// Parameters csi-snapshotter passes with --extra-create-metadata.
+const (
+	paramSnapshotName      = "csi.storage.k8s.io/volumesnapshot/name"
+	paramSnapshotNamespace = "csi.storage.k8s.io/volumesnapshot/namespace"
+	paramSnapshotContent   = "csi.storage.k8s.io/volumesnapshotcontent/name"
+)
+
+func kubeRefOf(params map[string]string) *catalog.KubeRef {
+	r := &catalog.KubeRef{
+		VolumeSnapshotName:      params[paramSnapshotName],
+		VolumeSnapshotNamespace: params[paramSnapshotNamespace],
+		VolumeSnapshotContent:   params[paramSnapshotContent],
+	}
+	if *r == (catalog.KubeRef{}) {
+		return nil
+	}
+	return r
 }
 
 func (d *Driver) cutFile(key string) string { return filepath.Join(d.cutDir, key+".img") }
@@ -139,6 +163,7 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	s = &snapshotRecord{
 		Key: key, Name: req.GetName(), ID: id, SourceVolumeID: v.ID, Mode: mode,
 		Object: ref.Object, SizeBytes: v.SizeBytes,
+		Access: v.Access, FSType: v.FSType, Kube: kubeRefOf(req.GetParameters()),
 	}
 	if err := d.snaps.create(key, s, snapCutting); err != nil {
 		return nil, err
@@ -240,6 +265,13 @@ func (d *Driver) DeleteSnapshot(ctx context.Context, req *csi.DeleteSnapshotRequ
 	})
 	if err != nil && !tsm.IsNotFound(err) {
 		return nil, wrap(err, "delete TSM backup %s", ref.Object)
+	}
+	// The metadata goes after the data: a failure in between leaves a description without a
+	// backup, which the retried delete removes, never a backup that restores unverified.
+	meta := d.codec.metaObject(ref)
+	err = d.withSlot(ctx, false, func() error { return d.clientFor(ref.Owner).DeleteAll(ctx, tsm.ModeFile, meta) })
+	if err != nil && !tsm.IsNotFound(err) {
+		return nil, wrap(err, "delete TSM metadata object %s", meta)
 	}
 	if s != nil {
 		if err := d.snaps.remove(s.Key, s.ID); err != nil {

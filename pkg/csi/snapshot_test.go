@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -131,6 +132,7 @@ func testDriver(t *testing.T, dir string, f *fakeTSM) *Driver {
 	d, err := NewDriver(Options{
 		DriverName: "test.tsm.csi", NodeID: "n1", StateDir: dir, LinkDir: "/dev",
 		VolumePrefix: "ut-" + fmt.Sprint(os.Getpid()), DefaultMode: tsm.ModeFile, MaxConcurrentDsmc: 4,
+		MetaDir: filepath.Join(dir, "meta"),
 	}, client, mount.NewMounter())
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"k8s.io/klog/v2"
 
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/catalog"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/state"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
@@ -36,11 +37,18 @@ func (d *Driver) runUpload(ctx context.Context, s snapshotRecord) {
 		}
 	}
 	var res *tsm.Result
-	err := d.withSlot(ctx, true, func() (err error) {
-		if res, err = d.upload(ctx, &s); err != nil {
+	err := d.withSlot(ctx, true, func() error {
+		r, digest, err := d.upload(ctx, &s)
+		if err != nil {
 			return err
 		}
-		return d.tsm.Verify(ctx, s.Mode, s.Object, s.SizeBytes, start)
+		res = r
+		if err := d.tsm.Verify(ctx, s.Mode, s.Object, s.SizeBytes, start); err != nil {
+			return err
+		}
+		// Ready only once the description is stored too: a ready snapshot always restores
+		// verified (unless it was read live, which its metadata says).
+		return d.storeSnapshotMeta(ctx, &s, digest)
 	})
 	if ctx.Err() != nil {
 		klog.InfoS("Upload interrupted", "snapshotID", s.ID, "reason", context.Cause(ctx))
@@ -98,8 +106,40 @@ func (d *Driver) uploadSource(s *snapshotRecord) string {
 	return d.cutFile(s.Key)
 }
 
-func (d *Driver) upload(ctx context.Context, s *snapshotRecord) (*tsm.Result, error) {
+// upload sends the cut to TSM and, at the same time, computes its digest: the second reader of
+// the cut is served from the page cache that dsmc fills, so the digest costs a core, not a read.
+// A live upload has no digest (nil): the data changes while dsmc reads it.
+func (d *Driver) upload(ctx context.Context, s *snapshotRecord) (*tsm.Result, *catalog.Digest, error) {
 	src := d.uploadSource(s)
+	var digest *catalog.Digest
+	var derr error
+	hashed := make(chan struct{})
+	hctx, stopHash := context.WithCancel(ctx)
+	defer stopHash()
+	if s.Cut == cutLive {
+		close(hashed)
+	} else {
+		go func() {
+			defer close(hashed)
+			// One core: dsmc needs the other one on a small node.
+			digest, derr = catalog.Sum(hctx, src, s.SizeBytes, 1)
+		}()
+	}
+	res, err := d.send(ctx, s, src)
+	if err != nil {
+		stopHash()
+	}
+	<-hashed
+	if err != nil {
+		return nil, nil, err
+	}
+	if derr != nil {
+		return nil, nil, wrap(derr, "digest of the cut of %s", s.ID)
+	}
+	return res, digest, nil
+}
+
+func (d *Driver) send(ctx context.Context, s *snapshotRecord, src string) (*tsm.Result, error) {
 	dir, name := filepath.Split(s.Object)
 	dir = filepath.Clean(dir)
 	var res *tsm.Result
@@ -125,6 +165,24 @@ func (d *Driver) upload(ctx context.Context, s *snapshotRecord) (*tsm.Result, er
 		err = rerr
 	}
 	return res, err
+}
+
+// storeSnapshotMeta stores the snapshot's metadata object in TSM beside its backup.
+func (d *Driver) storeSnapshotMeta(ctx context.Context, s *snapshotRecord, digest *catalog.Digest) error {
+	ref, err := d.codec.decode(s.ID)
+	if err != nil {
+		return err
+	}
+	m := &catalog.Meta{
+		Version: catalog.Version, SnapshotID: s.ID, SourceVolumeID: s.SourceVolumeID, SizeBytes: s.SizeBytes,
+		AccessType: s.Access, FSType: s.FSType, Mode: string(s.Mode), CreationTime: s.CreatedAt.UTC(),
+		Node: d.opts.NodeID, DriverName: d.opts.DriverName, DriverVersion: d.opts.Version,
+		Kubernetes: s.Kube, Digest: digest,
+	}
+	if err := storeMeta(ctx, d.tsm, d.codec.metaObject(ref), m); err != nil {
+		return wrap(err, "store the metadata object of %s", s.ID)
+	}
+	return nil
 }
 
 // releaseUploadResources removes the link and the loop device over the cut, and the cut file

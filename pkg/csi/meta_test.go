@@ -1,0 +1,168 @@
+package csi
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
+
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/catalog"
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
+)
+
+// storedMeta reads the metadata object TSM holds for a snapshot id.
+func storedMeta(t *testing.T, d *Driver, f *fakeTSM, id string) (*catalog.Meta, string) {
+	t.Helper()
+	ref, err := d.codec.decode(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	object := d.codec.metaObject(ref)
+	f.mu.Lock()
+	b, ok := f.data[object]
+	f.mu.Unlock()
+	if !ok {
+		t.Fatalf("TSM holds no metadata object %s", object)
+	}
+	m, err := catalog.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, object
+}
+
+func TestSnapshotStoresItsMetadata(t *testing.T) {
+	f := newFakeTSM()
+	d := testDriver(t, "", f)
+	data := make([]byte, 2*catalog.ChunkSize+4096)
+	_, _ = rand.Read(data[:1<<20])
+	v := addVolume(t, d, "src-meta", data)
+	snap, errs := pollUntilReady(t, d, &csi.CreateSnapshotRequest{Name: "snap-meta", SourceVolumeId: v.ID, Parameters: map[string]string{
+		paramSnapshotName: "db-nightly", paramSnapshotNamespace: "prod", paramSnapshotContent: "snapcontent-42",
+	}})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, object := storedMeta(t, d, f, snap.SnapshotId)
+	want, err := catalog.Sum(t.Context(), d.backingFile(v.ID), int64(len(data)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case m.SnapshotID != snap.SnapshotId || m.SourceVolumeID != v.ID || m.SizeBytes != int64(len(data)):
+		t.Errorf("metadata names %s of %s (%d bytes)", m.SnapshotID, m.SourceVolumeID, m.SizeBytes)
+	case m.Digest == nil || m.Digest.Root != want.Root:
+		t.Errorf("digest %+v is not the digest of the cut (%s)", m.Digest, want.Root)
+	case m.Kubernetes == nil || *m.Kubernetes != (catalog.KubeRef{VolumeSnapshotName: "db-nightly", VolumeSnapshotNamespace: "prod", VolumeSnapshotContent: "snapcontent-42"}):
+		t.Errorf("Kubernetes names %+v", m.Kubernetes)
+	case m.AccessType != "block" || m.Mode != "file" || m.Node != "n1" || !m.CreationTime.Equal(snap.CreationTime.AsTime()):
+		t.Errorf("metadata %+v", m)
+	}
+	if !strings.HasPrefix(object, d.opts.MetaDir+"/") {
+		t.Errorf("metadata object %s outside %s", object, d.opts.MetaDir)
+	}
+
+	if _, err := d.DeleteSnapshot(t.Context(), &csi.DeleteSnapshotRequest{SnapshotId: snap.SnapshotId}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.versions(object)); n != 0 {
+		t.Errorf("DeleteSnapshot left %d versions of the metadata object", n)
+	}
+}
+
+// TestSnapshotNotReadyWithoutMetadata: the snapshot turns ready only when both objects are in
+// TSM; a failed metadata upload keeps the cut, and the retry completes it.
+func TestSnapshotNotReadyWithoutMetadata(t *testing.T) {
+	f := newFakeTSM()
+	d := testDriver(t, "", f)
+	v := addVolume(t, d, "src-nometa", []byte(strings.Repeat("m", 8192)))
+	ref := d.codec.ref(tsm.ModeFile, "", snapshotKeyFor("snap-nometa"), v.ID, 8192)
+	f.fail[d.codec.metaObject(ref)] = 1
+	req := &csi.CreateSnapshotRequest{Name: "snap-nometa", SourceVolumeId: v.ID}
+	_, errs := pollUntilReady(t, d, req)
+	if len(errs) != 1 || codeOf(errs[0]) != codes.Unavailable {
+		t.Fatalf("errors before ready: %v, want one UNAVAILABLE", errs)
+	}
+}
+
+func TestRestoreVerifiesTheDigest(t *testing.T) {
+	flip := func(off int) func(string, []byte) ([]byte, *tsm.Output) {
+		return func(object string, b []byte) ([]byte, *tsm.Output) {
+			if strings.HasSuffix(object, ".json") {
+				return b, nil
+			}
+			b = bytes.Clone(b)
+			b[off] ^= 0x40
+			return b, nil
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		shape    func(object string, data []byte) ([]byte, *tsm.Output)
+		noVerify bool
+		dropMeta bool
+		otherID  bool
+		code     codes.Code
+		msg      string
+	}{
+		{name: "intact", code: codes.OK},
+		{name: "one bit flipped in chunk 1", shape: flip(catalog.ChunkSize + 99), code: codes.DataLoss, msg: "first chunk 1 (bytes 4194304-8388607)"},
+		{name: "flipped in the short last chunk", shape: flip(2*catalog.ChunkSize + 5), code: codes.DataLoss, msg: "first chunk 2"},
+		{name: "verification off", shape: flip(7), noVerify: true, code: codes.OK},
+		{name: "snapshot from before digests", shape: flip(7), dropMeta: true, code: codes.OK},
+		{name: "metadata of another snapshot", otherID: true, code: codes.DataLoss, msg: "describes snapshot"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeTSM()
+			d := testDriver(t, "", f)
+			d.opts.NoVerify = tc.noVerify
+			data := make([]byte, 2*catalog.ChunkSize+4096)
+			_, _ = rand.Read(data)
+			snap := readySnapshot(t, d, "snap-v", data)
+			_, object := storedMeta(t, d, f, snap.SnapshotId)
+			if tc.dropMeta {
+				if err := d.tsm.DeleteAll(t.Context(), tsm.ModeFile, object); err != nil {
+					t.Fatal(err)
+				}
+				f.mu.Lock()
+				delete(f.data, object)
+				f.mu.Unlock()
+			}
+			if tc.otherID {
+				other := readySnapshot(t, d, "snap-other", data)
+				_, otherObject := storedMeta(t, d, f, other.SnapshotId)
+				f.mu.Lock()
+				f.data[object] = f.data[otherObject]
+				f.mu.Unlock()
+			}
+			f.restore = tc.shape
+			req := restoreRequest("pvc-v", snap.SnapshotId, int64(len(data)))
+			vol, err := createUntilDone(t, d, req)
+			if codeOf(err) != tc.code || !strings.Contains(errString(err), tc.msg) {
+				t.Fatalf("restore answered %v, want %s with %q", err, tc.code, tc.msg)
+			}
+			if tc.code != codes.OK {
+				assertNoVolume(t, d, d.loops.(*fakeLoops), volumeIDFor(req.Name))
+				return
+			}
+			got, err := os.ReadFile(d.backingFile(vol.VolumeId))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.shape == nil && !bytes.Equal(got, data) {
+				t.Error("the verified restore does not hold the snapshot's data")
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
