@@ -55,7 +55,7 @@ type settings struct {
 	compression, serverName, optFile, asNodeName, passwordFile *string
 	mode, linkDir, cutFallback, defaultFSType, metricsAddress  *string
 	metaDir                                                    *string
-	verifyRestores                                             *bool
+	verifyRestores, digests                                    *bool
 	dsmcTimeout, maxFreeze                                     *time.Duration
 	maxDsmc                                                    *int
 	overcommitRatio                                            *float64
@@ -87,6 +87,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.maxFreeze = fs.Duration("max-freeze", csi.DefaultMaxFreeze, "longest time a mounted file system stays frozen for a snapshot cut; past it the cut is abandoned and the file system thawed")
 	s.metaDir = fs.String("tsm-meta-dir", csi.DefaultMetaDir, "directory where snapshot metadata objects are staged; their TSM names are paths in it, so it must be the same on every node")
 	s.verifyRestores = fs.Bool("verify-restores", true, "hash restored data and compare it with the snapshot's digest before the volume is handed out")
+	s.digests = fs.Bool("snapshot-digests", true, "hash each cut while it uploads and store the digest in the snapshot's metadata object; false leaves later restores of it unverified")
 	s.metricsAddress = fs.String("metrics-address", "", "address for Prometheus metrics (e.g. :9810); empty disables")
 	s.showVersion = fs.Bool("version", false, "print the version and exit")
 	fs.Var(&s.maxVolumeSize, "max-volume-size", "largest volume allowed (bytes, or with Ki/Mi/Gi/Ti); 0 = no limit")
@@ -139,6 +140,7 @@ func main() {
 		OvercommitRatio:   *f.overcommitRatio,
 		MetaDir:           *f.metaDir,
 		NoVerify:          !*f.verifyRestores,
+		NoDigest:          !*f.digests,
 	}, client, mount.NewMounter())
 	if err == nil {
 		err = driver.Start(ctx)

@@ -52,6 +52,7 @@ type Options struct {
 	OvercommitRatio   float64       // how many times the free space volumes may promise; 0 means 1
 	MetaDir           string        // where snapshot metadata objects are staged and named in TSM; the same on every node
 	NoVerify          bool          // restore without checking the data against the snapshot's digest
+	NoDigest          bool          // store snapshot metadata without a digest (no hashing while uploading)
 }
 
 // Driver implements the CSI Identity, Controller and Node services.

@@ -106,6 +106,7 @@ func TestRestoreVerifiesTheDigest(t *testing.T) {
 		noVerify bool
 		dropMeta bool
 		otherID  bool
+		cutMeta  bool
 		code     codes.Code
 		msg      string
 	}{
@@ -115,6 +116,7 @@ func TestRestoreVerifiesTheDigest(t *testing.T) {
 		{name: "verification off", shape: flip(7), noVerify: true, code: codes.OK},
 		{name: "snapshot from before digests", shape: flip(7), dropMeta: true, code: codes.OK},
 		{name: "metadata of another snapshot", otherID: true, code: codes.DataLoss, msg: "describes snapshot"},
+		{name: "metadata damaged", cutMeta: true, code: codes.DataLoss, msg: "not a valid snapshot metadata object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeTSM()
@@ -137,6 +139,11 @@ func TestRestoreVerifiesTheDigest(t *testing.T) {
 				_, otherObject := storedMeta(t, d, f, other.SnapshotId)
 				f.mu.Lock()
 				f.data[object] = f.data[otherObject]
+				f.mu.Unlock()
+			}
+			if tc.cutMeta {
+				f.mu.Lock()
+				f.data[object] = f.data[object][:100]
 				f.mu.Unlock()
 			}
 			f.restore = tc.shape
@@ -165,4 +172,19 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestSnapshotWithoutDigest(t *testing.T) {
+	f := newFakeTSM()
+	d := testDriver(t, "", f)
+	d.opts.NoDigest = true
+	snap := readySnapshot(t, d, "snap-nodigest", []byte(strings.Repeat("n", 8192)))
+	if m, _ := storedMeta(t, d, f, snap.SnapshotId); m.Digest != nil {
+		t.Fatalf("--snapshot-digests=false stored a digest: %+v", m.Digest)
+	}
+	// Its restore is unverified, not refused.
+	f.restore = func(_ string, b []byte) ([]byte, *tsm.Output) { return b, nil }
+	if _, err := createUntilDone(t, d, restoreRequest("pvc-nodigest", snap.SnapshotId, 8192)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -122,6 +122,11 @@ func (d *Driver) restore(ctx context.Context, id string, ref snapshotRef) (*tsm.
 	if err := removeIfExists(tmp); err != nil {
 		return nil, err
 	}
+	// The digest is fetched first: a damaged description fails the restore before any data moves.
+	snapID, digest, err := d.restoreDigest(ctx, c, id, ref)
+	if err != nil {
+		return nil, err
+	}
 	var res *tsm.Result
 	if ref.Mode == tsm.ModeFile {
 		res, err = c.RestoreFile(ctx, ref.Object, tmp)
@@ -129,7 +134,7 @@ func (d *Driver) restore(ctx context.Context, id string, ref snapshotRef) (*tsm.
 		res, err = c.RestoreImageToFile(ctx, ref.Object, tmp)
 	}
 	if err == nil {
-		err = checkRestored(tmp, v.SizeBytes)
+		err = d.checkAndVerify(ctx, id, snapID, tmp, v.SizeBytes, digest)
 	}
 	if err != nil {
 		_ = removeIfExists(tmp)
@@ -142,50 +147,73 @@ func (d *Driver) restore(ctx context.Context, id string, ref snapshotRef) (*tsm.
 	if err := mount.GrowFile(file, v.SizeBytes); err != nil {
 		return nil, err
 	}
-	// Checked before a loop device exists: a volume that fails here was never handed out, and
-	// the caller removes its data.
-	if err := d.verifyRestored(ctx, c, id, ref, file); err != nil {
-		return nil, err
-	}
 	if _, err := d.device(ctx, id); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// verifyRestored compares the restored data with the digest in the snapshot's metadata object.
-func (d *Driver) verifyRestored(ctx context.Context, c *tsm.Client, volumeID string, ref snapshotRef, file string) error {
+// restoreDigest reads the digest of the snapshot ref names from its metadata object; nil (and
+// a log line saying why) when the restore goes unverified.
+func (d *Driver) restoreDigest(ctx context.Context, c *tsm.Client, volumeID string, ref snapshotRef) (string, *catalog.Digest, error) {
 	snapID, err := d.codec.encode(ref)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	if d.opts.NoVerify {
-		klog.InfoS("Restored data not verified (--verify-restores=false)", "volumeID", volumeID, "snapshotID", snapID)
-		return nil
+		klog.InfoS("Restore not verified (--verify-restores=false)", "volumeID", volumeID, "snapshotID", snapID)
+		return snapID, nil, nil
 	}
 	m, err := fetchMeta(ctx, c, d.codec.metaObject(ref), d.tmpDir())
 	switch {
 	case errors.Is(err, errNoMeta):
-		klog.InfoS("Snapshot has no metadata object in TSM (taken before digests were stored); restored unverified", "volumeID", volumeID, "snapshotID", snapID)
-		return nil
+		klog.InfoS("Snapshot has no metadata object in TSM (taken before digests were stored); restoring unverified", "volumeID", volumeID, "snapshotID", snapID)
+		return snapID, nil, nil
+	case errors.Is(err, catalog.ErrFormat):
+		return "", nil, &dataLossError{snapID, err}
 	case err != nil:
-		return wrap(err, "read the metadata of snapshot %s", snapID)
+		return "", nil, wrap(err, "read the metadata of snapshot %s", snapID)
 	case m.SnapshotID != snapID || m.SizeBytes != ref.SizeBytes:
-		return &dataLossError{snapID, fmt.Errorf("%w: it describes snapshot %s of %d bytes", catalog.ErrFormat, m.SnapshotID, m.SizeBytes)}
+		return "", nil, &dataLossError{snapID, fmt.Errorf("%w: it describes snapshot %s of %d bytes", catalog.ErrFormat, m.SnapshotID, m.SizeBytes)}
 	case m.Digest == nil:
-		klog.InfoS("Snapshot was read from a live volume and has no digest; restored unverified", "volumeID", volumeID, "snapshotID", snapID)
-		return nil
+		klog.InfoS("Snapshot has no digest (read from a live volume, or taken with --snapshot-digests=false); restoring unverified", "volumeID", volumeID, "snapshotID", snapID)
+	}
+	return snapID, m.Digest, nil
+}
+
+// checkAndVerify flushes the restored file and, at the same time, hashes it against digest
+// (when there is one): the flush waits on the disk, the hash on the CPU, and both read the pages
+// dsmc just wrote. A volume that fails here was never handed out: no loop device exists yet.
+func (d *Driver) checkAndVerify(ctx context.Context, volumeID, snapID, tmp string, size int64, digest *catalog.Digest) error {
+	if digest == nil {
+		return checkRestored(tmp, size)
+	}
+	// The digest covers the snapshot's size; a restore may end early where the image ends in
+	// a hole, which reads as zeros, as the grown volume will.
+	if fi, err := os.Stat(tmp); err != nil {
+		return err
+	} else if fi.Size() < digest.Size && fi.Size() > 0 {
+		if err := os.Truncate(tmp, digest.Size); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
-	if err := catalog.Verify(ctx, file, m.Digest, 0); err != nil {
+	verified := make(chan error, 1)
+	go func() { verified <- catalog.Verify(ctx, tmp, digest, 0) }()
+	cerr := checkRestored(tmp, size)
+	verr := <-verified
+	if cerr != nil {
+		return cerr
+	}
+	if verr != nil {
 		var mm *catalog.MismatchError
-		if errors.As(err, &mm) || errors.Is(err, catalog.ErrFormat) {
-			return &dataLossError{snapID, err}
+		if errors.As(verr, &mm) || errors.Is(verr, catalog.ErrFormat) {
+			return &dataLossError{snapID, verr}
 		}
-		return wrap(err, "verify the restored data of %s", snapID)
+		return wrap(verr, "verify the restored data of %s", snapID)
 	}
 	klog.InfoS("Restored data verified against the snapshot's digest", "volumeID", volumeID, "snapshotID", snapID,
-		"bytes", m.Digest.Size, "duration", time.Since(start).Round(time.Millisecond))
+		"bytes", digest.Size, "duration", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

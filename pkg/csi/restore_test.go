@@ -173,7 +173,13 @@ func TestRestoreFailures(t *testing.T) {
 			loops := d.loops.(*fakeLoops)
 			data := []byte(strings.Repeat("x", 8192))
 			snap := readySnapshot(t, d, "snap-f", data)
-			f.restore = tc.shape
+			// The failures hit the data; the metadata object (fetched first) comes back whole.
+			f.restore = func(object string, b []byte) ([]byte, *tsm.Output) {
+				if strings.HasSuffix(object, ".json") {
+					return b, nil
+				}
+				return tc.shape(object, b)
+			}
 			req := restoreRequest("pvc-f", snap.SnapshotId, 1<<20)
 			_, err := createUntilDone(t, d, req)
 			if codeOf(err) != tc.code {

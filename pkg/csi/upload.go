@@ -108,7 +108,8 @@ func (d *Driver) uploadSource(s *snapshotRecord) string {
 
 // upload sends the cut to TSM and, at the same time, computes its digest: the second reader of
 // the cut is served from the page cache that dsmc fills, so the digest costs a core, not a read.
-// A live upload has no digest (nil): the data changes while dsmc reads it.
+// A live upload has no digest (nil): the data changes while dsmc reads it. Nor has an upload
+// with --snapshot-digests=false.
 func (d *Driver) upload(ctx context.Context, s *snapshotRecord) (*tsm.Result, *catalog.Digest, error) {
 	src := d.uploadSource(s)
 	var digest *catalog.Digest
@@ -116,7 +117,7 @@ func (d *Driver) upload(ctx context.Context, s *snapshotRecord) (*tsm.Result, *c
 	hashed := make(chan struct{})
 	hctx, stopHash := context.WithCancel(ctx)
 	defer stopHash()
-	if s.Cut == cutLive {
+	if s.Cut == cutLive || d.opts.NoDigest {
 		close(hashed)
 	} else {
 		go func() {
