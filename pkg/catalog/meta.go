@@ -28,8 +28,8 @@ type Meta struct {
 	SourceVolumeID string    `json:"sourceVolumeID"`
 	SizeBytes      int64     `json:"sizeBytes"`
 	AccessType     string    `json:"accessType,omitempty"` // "mount", "block", or "" if unknown
-	FSType         string    `json:"fsType,omitempty"` // of a mount volume
-	Mode           string    `json:"mode"`             // "image" or "file"
+	FSType         string    `json:"fsType,omitempty"`     // of a mount volume
+	Mode           string    `json:"mode"`                 // "image" or "file"
 	CreationTime   time.Time `json:"creationTime"`
 	Node           string    `json:"node"` // the CSI node that took the snapshot
 	DriverName     string    `json:"driverName"`
