@@ -172,7 +172,7 @@ func driverWithLoops(t *testing.T, dir string, f *fakeTSM, loops loopDevices) *D
 }
 
 // heldRestore is one restore under test: its CreateVolume answers are counted by code, the
-// restore runs of the fake dsmc by number.
+// fake dsmc's restores of the snapshot's data (not of its metadata object) by number.
 type heldRestore struct {
 	t       *testing.T
 	d       *Driver
@@ -185,7 +185,16 @@ type heldRestore struct {
 func newHeldRestore(t *testing.T, d *Driver, f *fakeTSM, snapshotID string, shape func(n int32, data []byte) ([]byte, *tsm.Output)) *heldRestore {
 	h := &heldRestore{t: t, d: d, req: restoreRequest("pvc-held", snapshotID, 1<<20), answers: map[codes.Code]int{}}
 	h.id = volumeIDFor(h.req.Name)
-	f.restore = func(_ string, data []byte) ([]byte, *tsm.Output) { return shape(h.runs.Add(1), data) }
+	ref, err := d.codec.decode(snapshotID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.restore = func(object string, data []byte) ([]byte, *tsm.Output) {
+		if object != ref.Object {
+			return data, nil
+		}
+		return shape(h.runs.Add(1), data)
+	}
 	return h
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,7 +19,7 @@ import (
 )
 
 // loggingDsmc is a dsmc that writes each command line (never a password: that goes through
-// stdin) to a log before it runs the simulator; restores counts the restores it ran.
+// stdin) to a log before it runs the simulator; restores counts the restores of one object.
 type loggingDsmc struct{ path, log string }
 
 func newLoggingDsmc(t *testing.T) loggingDsmc {
@@ -32,7 +33,7 @@ func newLoggingDsmc(t *testing.T) loggingDsmc {
 	return d
 }
 
-func (d loggingDsmc) restores(t *testing.T) int {
+func (d loggingDsmc) restores(t *testing.T, object string) int {
 	t.Helper()
 	b, err := os.ReadFile(d.log)
 	if err != nil {
@@ -40,7 +41,7 @@ func (d loggingDsmc) restores(t *testing.T) int {
 	}
 	n := 0
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "restore ") {
+		if strings.HasPrefix(l, "restore ") && slices.Contains(strings.Fields(l), object) {
 			n++
 		}
 	}
@@ -141,7 +142,7 @@ func TestRestoreIntoAFullStateDirectory(t *testing.T) {
 			t.Fatalf("CreateVolume during the back-off: %v, want ABORTED until the next attempt", err)
 		}
 	}
-	if got := dsmc.restores(t); got != 1 {
+	if got := dsmc.restores(t, object); got != 1 {
 		t.Fatalf("dsmc restored %d times, want 1", got)
 	}
 
@@ -158,7 +159,7 @@ func TestRestoreIntoAFullStateDirectory(t *testing.T) {
 		return true, err
 	})
 	n.deleteVolumeAtEnd(restored.VolumeId)
-	if got := dsmc.restores(t); got != 1 {
+	if got := dsmc.restores(t, object); got != 1 {
 		t.Errorf("dsmc restored %d times, want 1: recording a restored volume needs no second restore", got)
 	}
 	if answers[codes.ResourceExhausted] != 1 {
