@@ -14,11 +14,20 @@ import (
 // makes each move, are in the doc comments of snapshotBook and volumeBook.
 type book[R any, P ~string] struct {
 	mu    sync.Mutex
-	dir   *state.Dir
+	dir   recordStore
 	what  string
 	moves map[P][]P
 	phase func(*R) *P
 	id    func(*R) string
+}
+
+// recordStore is where a book keeps its records: a state.Dir, or in unit tests one in front of
+// it that fails as a full disk does.
+type recordStore interface {
+	Get(key string, v any) error
+	Put(key string, v any) error
+	Delete(key string) error
+	Keys() ([]string, error)
 }
 
 // errStaleRecord says that a record is not in the phase (or not the record) a writer expected:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -22,15 +23,14 @@ import (
 // the destination's volume control block; -imagetofile restores everything), and dsmc may
 // replace a file by a new inode, which must not happen under an attached loop device.
 func (d *Driver) startRestore(ctx context.Context, v *volumeRecord, ref snapshotRef) error {
+	// A new restore owns this id: an outcome still held for a deleted predecessor of the same
+	// name is not its own.
+	d.outcomes.Delete(v.ID)
 	if err := d.makeVolume(ctx, v, nil, phaseRestoring); err != nil {
 		return err
 	}
 	// The loop device comes back when the restored file is in place.
-	dev, err := d.loops.Find(d.backingFile(v.ID))
-	if err == nil && dev != "" {
-		err = d.loops.Detach(ctx, dev)
-	}
-	if err != nil {
+	if err := d.detachVolume(ctx, v.ID); err != nil {
 		_ = d.destroyVolume(context.WithoutCancel(ctx), v.ID)
 		return err
 	}
@@ -38,27 +38,90 @@ func (d *Driver) startRestore(ctx context.Context, v *volumeRecord, ref snapshot
 	return nil
 }
 
-// restoreBackoff spaces the relaunches of a restore whose outcome could not be recorded or
-// that a crash interrupted, so that a full disk does not turn every CreateVolume retry into
-// another run of dsmc.
+// detachVolume detaches the loop device of a volume's backing file, if there is one.
+func (d *Driver) detachVolume(ctx context.Context, id string) error {
+	dev, err := d.loops.Find(d.backingFile(id))
+	if err == nil && dev != "" {
+		err = d.loops.Detach(ctx, dev)
+	}
+	return err
+}
+
+// restoreBackoff spaces the relaunches of a restore whose outcome could not be recorded, so
+// that a full disk does not turn every CreateVolume retry into another attempt.
 const (
 	restoreBackoffMin = 5 * time.Second
 	restoreBackoffMax = 5 * time.Minute
 )
 
-// restoreOutcome is what a restore job ended with when its record could not say it.
+// restoreNow is the clock of that back-off; unit tests step it instead of sleeping.
+var restoreNow = time.Now
+
+// restoreOutcome is what a restore job ended with when the volume's record could not say it.
+// It lives in memory only: after a restart the record (still "restoring") resumes the restore.
 type restoreOutcome struct {
-	err      error
-	reported bool
-	next     time.Time // no relaunch before this
+	err      error       // what CreateVolume reports, once
+	restored bool        // the data is in place and attached: only the record is missing
+	reported atomic.Bool // err has been answered
+	next     time.Time   // no relaunch before this
 	delay    time.Duration
+}
+
+func (d *Driver) heldOutcome(id string) *restoreOutcome {
+	if o, ok := d.outcomes.Load(id); ok {
+		return o.(*restoreOutcome)
+	}
+	return nil
 }
 
 func (d *Driver) launchRestore(id string, ref snapshotRef) {
 	d.jobs.start("restore:"+id, func(ctx context.Context) { d.runRestore(ctx, id, ref) })
 }
 
+// runRestore restores the volume from TSM and records the result. A relaunch of a restore
+// whose data is already in place only records it again: running dsmc a second time would need
+// the volume's size once more on a file system that has just run out of space.
 func (d *Driver) runRestore(ctx context.Context, id string, ref snapshotRef) {
+	var err error
+	if held := d.heldOutcome(id); held != nil && held.restored {
+		_, err = d.device(ctx, id)
+	} else {
+		err = d.restoreFromTSM(ctx, id, ref)
+	}
+	if ctx.Err() != nil {
+		klog.InfoS("Restore interrupted", "volumeID", id, "snapshotID", ref.Object)
+		return
+	}
+	restored := err == nil
+	to, change := phaseReady, func(*volumeRecord) {}
+	if err != nil {
+		if derr := d.removeVolumeData(context.WithoutCancel(ctx), id); derr != nil {
+			klog.ErrorS(derr, "Removing the half-restored volume failed", "volumeID", id)
+		}
+		to = phaseFailed
+		change = func(v *volumeRecord) { v.ErrorCode, v.Error = codeOf(err), err.Error() }
+	}
+	if _, serr := d.vols.move(id, id, phaseRestoring, to, change); serr != nil {
+		if errors.Is(serr, errStaleRecord) || errors.Is(serr, state.ErrNotFound) {
+			d.outcomes.Delete(id) // deleted or moved by someone else meanwhile: it no longer applies
+			return
+		}
+		// Neither outcome can be recorded (a full state directory, say): keep it here, report
+		// it once with its own code, and relaunch only after a back-off.
+		if restored {
+			err = wrap(serr, "record the restored volume %s", id)
+		} else {
+			err = newError(codeOf(err), err, "restore of volume %s failed", id)
+		}
+		o := d.holdOutcome(id, err, restored)
+		klog.ErrorS(serr, "Recording the restore result failed; holding it", "volumeID", id, "restored", restored, "nextAttemptIn", o.delay)
+		return
+	}
+	d.outcomes.Delete(id)
+}
+
+// restoreFromTSM runs the restore itself, with its metrics.
+func (d *Driver) restoreFromTSM(ctx context.Context, id string, ref snapshotRef) error {
 	start := time.Now()
 	d.metrics.running.WithLabelValues("restore").Inc()
 	defer d.metrics.running.WithLabelValues("restore").Dec()
@@ -68,47 +131,45 @@ func (d *Driver) runRestore(ctx context.Context, id string, ref snapshotRef) {
 		return err
 	})
 	if ctx.Err() != nil {
-		klog.InfoS("Restore interrupted", "volumeID", id, "snapshotID", ref.Object)
-		return
+		return ctx.Err()
 	}
-	to, change := phaseReady, func(*volumeRecord) {}
 	if err != nil {
 		klog.ErrorS(err, "Restore from TSM failed", "volumeID", id, "object", ref.Object)
 		d.metrics.jobs.WithLabelValues("restore", "failed").Observe(time.Since(start).Seconds())
-		if derr := d.removeVolumeData(context.WithoutCancel(ctx), id); derr != nil {
-			klog.ErrorS(derr, "Removing the half-restored volume failed", "volumeID", id)
-		}
-		to = phaseFailed
-		change = func(v *volumeRecord) { v.ErrorCode, v.Error = codeOf(err), err.Error() }
-	} else {
-		d.metrics.jobs.WithLabelValues("restore", "ok").Observe(time.Since(start).Seconds())
-		d.metrics.bytes.WithLabelValues("restore").Add(float64(res.Stats.BytesTransferred))
-		klog.InfoS("Volume restored from TSM", "volumeID", id, "object", ref.Object,
-			"bytesTransferred", res.Stats.BytesTransferred, "duration", time.Since(start).Round(time.Millisecond))
+		return err
 	}
-	if _, serr := d.vols.move(id, id, phaseRestoring, to, change); serr != nil {
-		if errors.Is(serr, errStaleRecord) || errors.Is(serr, state.ErrNotFound) {
-			return // deleted or moved by someone else meanwhile: this outcome no longer applies
-		}
-		// Neither outcome can be recorded (a full state directory, say): keep it here, report
-		// it once with its own code, and relaunch only after a back-off.
-		klog.ErrorS(serr, "Recording the restore result failed", "volumeID", id)
-		if err == nil {
-			err = wrap(serr, "record the restored volume %s", id)
-		}
-		d.holdOutcome(id, err)
-		return
-	}
-	d.outcomes.Delete(id)
+	d.metrics.jobs.WithLabelValues("restore", "ok").Observe(time.Since(start).Seconds())
+	d.metrics.bytes.WithLabelValues("restore").Add(float64(res.Stats.BytesTransferred))
+	klog.InfoS("Volume restored from TSM", "volumeID", id, "object", ref.Object,
+		"bytesTransferred", res.Stats.BytesTransferred, "duration", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
-func (d *Driver) holdOutcome(id string, err error) {
-	o := &restoreOutcome{err: err, delay: restoreBackoffMin}
-	if prev, ok := d.outcomes.Load(id); ok {
-		o.delay = min(prev.(*restoreOutcome).delay*2, restoreBackoffMax)
+// holdOutcome keeps what a restore ended with until it can be recorded. Each hold in a row
+// doubles the back-off, up to restoreBackoffMax; the same result again (same kind, same code)
+// is not news, so it is not reported again.
+func (d *Driver) holdOutcome(id string, err error, restored bool) *restoreOutcome {
+	o := &restoreOutcome{err: err, restored: restored, delay: restoreBackoffMin}
+	if prev := d.heldOutcome(id); prev != nil {
+		o.delay = min(prev.delay*2, restoreBackoffMax)
+		o.reported.Store(prev.reported.Load() && prev.restored == restored && codeOf(prev.err) == codeOf(err))
 	}
-	o.next = time.Now().Add(o.delay)
+	o.next = restoreNow().Add(o.delay)
 	d.outcomes.Store(id, o)
+	return o
+}
+
+// answer is what CreateVolume says of a held outcome: the outcome itself the first time, then
+// ABORTED (the relaunch is pending) until the back-off has passed, then nil: relaunch.
+func (o *restoreOutcome) answer(id string) error {
+	if !o.reported.Swap(true) {
+		return o.err
+	}
+	if wait := o.next.Sub(restoreNow()); wait > 0 {
+		wait = (wait + time.Second - 1).Truncate(time.Second) // never "in 0s" while it waits
+		return errAborted("restore of volume %s: its result could not be recorded (%v); next attempt in %s", id, o.err, wait)
+	}
+	return nil
 }
 
 func (d *Driver) restore(ctx context.Context, id string, ref snapshotRef) (*tsm.Result, error) {
@@ -138,6 +199,12 @@ func (d *Driver) restore(ctx context.Context, id string, ref snapshotRef) (*tsm.
 	}
 	if err != nil {
 		_ = removeIfExists(tmp)
+		return nil, err
+	}
+	// A relaunch finds the volume attached by the run before it (in an earlier process, say):
+	// that loop device holds the old file's inode, which the rename would leave it holding,
+	// deleted, out of every later Find, with its space.
+	if err := d.detachVolume(ctx, id); err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, file); err != nil {
@@ -260,17 +327,12 @@ func (d *Driver) awaitRestore(ctx context.Context, v *volumeRecord) (*csi.Create
 		if err != nil {
 			return nil, err
 		}
-		if o, held := d.outcomes.Load(v.ID); held && cur.Phase == phaseRestoring {
-			o := o.(*restoreOutcome)
-			if !o.reported {
-				o.reported = true
-				return nil, o.err
-			}
-			if time.Now().Before(o.next) {
-				return nil, newError(codeOf(o.err), o.err, "restore of volume %s: waiting %s before the next attempt", v.ID, time.Until(o.next).Round(time.Second))
-			}
-		}
 		if cur.Phase == phaseRestoring {
+			if o := d.heldOutcome(v.ID); o != nil {
+				if err := o.answer(v.ID); err != nil {
+					return nil, err
+				}
+			}
 			ref, err := d.codec.decode(cur.SourceSnapshot)
 			if err != nil {
 				return nil, err
@@ -299,6 +361,14 @@ func (d *Driver) awaitRestore(ctx context.Context, v *volumeRecord) (*csi.Create
 			return nil, err
 		}
 		return nil, newError(cur.ErrorCode, nil, "restore of volume %s failed: %s", cur.ID, cur.Error)
+	case phaseRestoring:
+		// The job ended and its record does not say how: the outcome is held, and this call,
+		// which waited for it, is the one to hear it.
+		if o := d.heldOutcome(v.ID); o != nil && !d.jobs.running(key) {
+			if err := o.answer(v.ID); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return nil, errAborted("volume %s is being restored from TSM", v.ID)
 }
