@@ -54,7 +54,7 @@ type settings struct {
 	endpoint, nodeID, driverName, stateDir, dsmcPath, prefix   *string
 	compression, serverName, optFile, asNodeName, passwordFile *string
 	mode, linkDir, cutFallback, defaultFSType, metricsAddress  *string
-	dsmcTimeout, maxFreeze                                     *time.Duration
+	dsmcTimeout, maxFreeze, healthInterval                     *time.Duration
 	maxDsmc                                                    *int
 	overcommitRatio                                            *float64
 	showVersion                                                *bool
@@ -83,6 +83,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.defaultFSType = fs.String("default-fstype", csi.DefaultFSType, "file system of mount volumes whose request names none: ext4 or xfs")
 	s.overcommitRatio = fs.Float64("overcommit-ratio", csi.DefaultOvercommitRatio, "thin provisioning: volumes may promise this many times the free space of the state directory; 1 = every byte promised is there")
 	s.maxFreeze = fs.Duration("max-freeze", csi.DefaultMaxFreeze, "longest time a mounted file system stays frozen for a snapshot cut; past it the cut is abandoned and the file system thawed")
+	s.healthInterval = fs.Duration("tsm-health-interval", csi.DefaultTSMHealthInterval, "time between TSM session checks (dsmc query session) while they succeed; failed checks are retried after 5s, doubling up to 5m")
 	s.metricsAddress = fs.String("metrics-address", "", "address for Prometheus metrics (e.g. :9810); empty disables")
 	s.showVersion = fs.Bool("version", false, "print the version and exit")
 	fs.Var(&s.maxVolumeSize, "max-volume-size", "largest volume allowed (bytes, or with Ki/Mi/Gi/Ti); 0 = no limit")
@@ -133,6 +134,7 @@ func main() {
 		DefaultFSType:     *f.defaultFSType,
 		MaxFreeze:         *f.maxFreeze,
 		OvercommitRatio:   *f.overcommitRatio,
+		TSMHealthInterval: *f.healthInterval,
 	}, client, mount.NewMounter())
 	if err == nil {
 		err = driver.Start(ctx)

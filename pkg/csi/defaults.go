@@ -22,4 +22,6 @@ const (
 	// DefaultMaxFreeze bounds a freeze: a reflink cut takes milliseconds, a copy cut of a large
 	// volume would stall the application for minutes and is abandoned instead.
 	DefaultMaxFreeze = 30 * time.Second
+	// DefaultTSMHealthInterval is the time between TSM session checks while they succeed.
+	DefaultTSMHealthInterval = time.Minute
 )

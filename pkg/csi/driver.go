@@ -50,6 +50,7 @@ type Options struct {
 	DefaultFSType     string        // for mount volumes whose capability names none
 	MaxFreeze         time.Duration // longest time a file system may stay frozen for a cut
 	OvercommitRatio   float64       // how many times the free space volumes may promise; 0 means 1
+	TSMHealthInterval time.Duration // between TSM session checks while they succeed; 0 means the default
 }
 
 // Driver implements the CSI Identity, Controller and Node services.
@@ -84,6 +85,7 @@ type Driver struct {
 	space     *ledger
 	outcomes  sync.Map // volume id -> *restoreOutcome: restore results no record could hold
 	metrics   *metrics
+	health    *tsmHealth // watches the TSM session from Start on; nil without a client
 
 	stateLock *os.File
 	stopOnce  sync.Once
@@ -157,6 +159,8 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 	}
 	d.codec = codec
 	if client != nil {
+		d.tsm = client.WithObserver(d.metrics.observeDsmc)
+		d.health = newTSMHealth(d, opts.TSMHealthInterval)
 		// The longest id this configuration can make: a file-mode snapshot of a 1 PiB volume.
 		longest := codec.ref(tsm.ModeFile, client.AsNodeName(), "s0123456789abcdef", "vol-0123456789abcdef0123", 1<<50)
 		if _, err := codec.encode(longest); err != nil {
@@ -205,6 +209,7 @@ func (d *Driver) Start(ctx context.Context) error {
 		d.Stop()
 		return fmt.Errorf("recover state: %w", err)
 	}
+	d.startMonitoring()
 	return nil
 }
 
