@@ -56,7 +56,7 @@ type settings struct {
 	mode, linkDir, cutFallback, defaultFSType, metricsAddress  *string
 	metaDir                                                    *string
 	verifyRestores, digests                                    *bool
-	dsmcTimeout, maxFreeze                                     *time.Duration
+	dsmcTimeout, maxFreeze, healthInterval                     *time.Duration
 	maxDsmc                                                    *int
 	overcommitRatio                                            *float64
 	showVersion                                                *bool
@@ -88,6 +88,7 @@ func defineFlags(fs *flag.FlagSet) *settings {
 	s.metaDir = fs.String("tsm-meta-dir", csi.DefaultMetaDir, "directory where snapshot metadata objects are staged; their TSM names are paths in it, so it must be the same on every node")
 	s.verifyRestores = fs.Bool("verify-restores", true, "hash restored data and compare it with the snapshot's digest before the volume is handed out")
 	s.digests = fs.Bool("snapshot-digests", true, "hash each cut while it uploads and store the digest in the snapshot's metadata object; false leaves later restores of it unverified")
+	s.healthInterval = fs.Duration("tsm-health-interval", csi.DefaultTSMHealthInterval, "time between TSM session checks (dsmc query session) while they succeed; failed checks are retried after 5s, doubling up to 5m")
 	s.metricsAddress = fs.String("metrics-address", "", "address for Prometheus metrics (e.g. :9810); empty disables")
 	s.showVersion = fs.Bool("version", false, "print the version and exit")
 	fs.Var(&s.maxVolumeSize, "max-volume-size", "largest volume allowed (bytes, or with Ki/Mi/Gi/Ti); 0 = no limit")
@@ -141,6 +142,7 @@ func main() {
 		MetaDir:           *f.metaDir,
 		NoVerify:          !*f.verifyRestores,
 		NoDigest:          !*f.digests,
+		TSMHealthInterval: *f.healthInterval,
 	}, client, mount.NewMounter())
 	if err == nil {
 		err = driver.Start(ctx)

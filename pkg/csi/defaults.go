@@ -26,4 +26,6 @@ const (
 	// TSM names are paths in it, so it must be the same on every node (like --link-dir). It is
 	// not derived from --state-dir, which may differ between nodes.
 	DefaultMetaDir = "/var/lib/tsm-csi/meta"
+	// DefaultTSMHealthInterval is the time between TSM session checks while they succeed.
+	DefaultTSMHealthInterval = time.Minute
 )

@@ -53,6 +53,7 @@ type Options struct {
 	MetaDir           string        // where snapshot metadata objects are staged and named in TSM; the same on every node
 	NoVerify          bool          // restore without checking the data against the snapshot's digest
 	NoDigest          bool          // store snapshot metadata without a digest (no hashing while uploading)
+	TSMHealthInterval time.Duration // between TSM session checks while they succeed; 0 means the default
 }
 
 // Driver implements the CSI Identity, Controller and Node services.
@@ -87,6 +88,7 @@ type Driver struct {
 	space     *ledger
 	outcomes  sync.Map // volume id -> *restoreOutcome: restore results no record could hold
 	metrics   *metrics
+	health    *tsmHealth // watches the TSM session from Start on; nil without a client
 
 	stateLock *os.File
 	stopOnce  sync.Once
@@ -163,6 +165,8 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 	}
 	d.codec = codec
 	if client != nil {
+		d.tsm = client.WithObserver(d.metrics.observeDsmc)
+		d.health = newTSMHealth(d, opts.TSMHealthInterval)
 		// The longest id this configuration can make: a file-mode snapshot of a 1 PiB volume.
 		longest := codec.ref(tsm.ModeFile, client.AsNodeName(), "s0123456789abcdef", "vol-0123456789abcdef0123", 1<<50)
 		if _, err := codec.encode(longest); err != nil {
@@ -211,6 +215,7 @@ func (d *Driver) Start(ctx context.Context) error {
 		d.Stop()
 		return fmt.Errorf("recover state: %w", err)
 	}
+	d.startMonitoring()
 	return nil
 }
 

@@ -22,8 +22,12 @@ func (d *Driver) GetPluginCapabilities(context.Context, *csi.GetPluginCapabiliti
 }
 
 // Probe answers ready once the driver has recovered its state (Start does that before the
-// socket exists). TSM reachability is not part of it: a TSM outage would get the driver
-// restarted by its liveness probe, which cures nothing and interrupts every upload.
+// socket exists), whatever the state of TSM. TSM reachability is watched in the background
+// (health.go: `dsmc query session`, cached) and shown as the metric tsmcsi_tsm_up and a log line
+// when it changes, never through Probe: the livenessprobe sidecar turns a not-ready Probe into a
+// restart, which cures no TSM outage, interrupts every upload and restore in progress, and
+// leaves the node's volume calls, which need no TSM, unanswered while it restarts. So Probe
+// reads no state and never waits on dsmc.
 func (d *Driver) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse, error) {
 	return &csi.ProbeResponse{Ready: wrapperspb.Bool(true)}, nil
 }

@@ -95,7 +95,22 @@ func (j *jobs) stopAll() {
 // withSlot runs fn while holding one of the --max-concurrent-dsmc slots. Long transfers
 // (uploads, restores) may take all slots but one, so that a query or a delete, which the
 // sidecars wait for, never queues behind hours of uploads; with one slot everything shares it.
+// While it waits, the call counts in tsmcsi_dsmc_slot_waiting.
 func (d *Driver) withSlot(ctx context.Context, long bool, fn func() error) error {
+	class := slotShort
+	if long {
+		class = slotTransfer
+	}
+	waiting := d.metrics.slotWaiting.WithLabelValues(class)
+	waiting.Inc()
+	queued := true
+	stopWaiting := func() {
+		if queued {
+			queued = false
+			waiting.Dec()
+		}
+	}
+	defer stopWaiting()
 	if long {
 		select {
 		case d.longSlots <- struct{}{}:
@@ -110,5 +125,6 @@ func (d *Driver) withSlot(ctx context.Context, long bool, fn func() error) error
 		return ctx.Err()
 	}
 	defer func() { <-d.slots }()
+	stopWaiting()
 	return fn()
 }

@@ -152,6 +152,16 @@ func TestRestoreVerifiesTheDigest(t *testing.T) {
 			if codeOf(err) != tc.code || !strings.Contains(errString(err), tc.msg) {
 				t.Fatalf("restore answered %v, want %s with %q", err, tc.code, tc.msg)
 			}
+			result := "ok"
+			switch {
+			case tc.code != codes.OK:
+				result = "mismatch"
+			case tc.noVerify || tc.dropMeta:
+				result = "unverified"
+			}
+			if v := metricValue(t, d.metrics, `tsmcsi_restore_verifications_total{result="`+result+`"}`); v != 1 {
+				t.Errorf("verifications with result %s: %v, want 1", result, v)
+			}
 			if tc.code != codes.OK {
 				assertNoVolume(t, d, d.loops.(*fakeLoops), volumeIDFor(req.Name))
 				return

@@ -229,21 +229,26 @@ func (d *Driver) restoreDigest(ctx context.Context, c *tsm.Client, volumeID stri
 	}
 	if d.opts.NoVerify {
 		klog.InfoS("Restore not verified (--verify-restores=false)", "volumeID", volumeID, "snapshotID", snapID)
+		d.metrics.observeVerification("unverified")
 		return snapID, nil, nil
 	}
 	m, err := fetchMeta(ctx, c, d.codec.metaObject(ref), d.tmpDir())
 	switch {
 	case errors.Is(err, errNoMeta):
 		klog.InfoS("Snapshot has no metadata object in TSM (taken before digests were stored); restoring unverified", "volumeID", volumeID, "snapshotID", snapID)
+		d.metrics.observeVerification("unverified")
 		return snapID, nil, nil
 	case errors.Is(err, catalog.ErrFormat):
+		d.metrics.observeVerification("mismatch")
 		return "", nil, &dataLossError{snapID, err}
 	case err != nil:
 		return "", nil, wrap(err, "read the metadata of snapshot %s", snapID)
 	case m.SnapshotID != snapID || m.SizeBytes != ref.SizeBytes:
+		d.metrics.observeVerification("mismatch")
 		return "", nil, &dataLossError{snapID, fmt.Errorf("%w: it describes snapshot %s of %d bytes", catalog.ErrFormat, m.SnapshotID, m.SizeBytes)}
 	case m.Digest == nil:
 		klog.InfoS("Snapshot has no digest (read from a live volume, or taken with --snapshot-digests=false); restoring unverified", "volumeID", volumeID, "snapshotID", snapID)
+		d.metrics.observeVerification("unverified")
 	}
 	return snapID, m.Digest, nil
 }
@@ -275,10 +280,12 @@ func (d *Driver) checkAndVerify(ctx context.Context, volumeID, snapID, tmp strin
 	if verr != nil {
 		var mm *catalog.MismatchError
 		if errors.As(verr, &mm) || errors.Is(verr, catalog.ErrFormat) {
+			d.metrics.observeVerification("mismatch")
 			return &dataLossError{snapID, verr}
 		}
 		return wrap(verr, "verify the restored data of %s", snapID)
 	}
+	d.metrics.observeVerification("ok")
 	klog.InfoS("Restored data verified against the snapshot's digest", "volumeID", volumeID, "snapshotID", snapID,
 		"bytes", digest.Size, "duration", time.Since(start).Round(time.Millisecond))
 	return nil

@@ -42,26 +42,26 @@ func fillableRecords(d *Driver) *fullRecords {
 	return r
 }
 
-// stepClock is the back-off's clock, moved by the test only.
-type stepClock struct {
+// backoffClock is the back-off's clock, moved by the test only.
+type backoffClock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-func useStepClock(t *testing.T) *stepClock {
-	c := &stepClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+func useBackoffClock(t *testing.T) *backoffClock {
+	c := &backoffClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	restoreNow = c.Now
 	t.Cleanup(func() { restoreNow = time.Now })
 	return c
 }
 
-func (c *stepClock) Now() time.Time {
+func (c *backoffClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *stepClock) Set(at time.Time) {
+func (c *backoffClock) Set(at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = at
@@ -254,7 +254,7 @@ func (h *heldRestore) expectData(vol *csi.Volume, data []byte, loops *inodeLoops
 // stepThroughBackoff moves the clock to just before each expected back-off ends (CreateVolume
 // answers ABORTED and nothing is relaunched), then to its end (the call relaunches). each runs
 // after every relaunch, with the index of the back-off that led to it.
-func (h *heldRestore) stepThroughBackoff(clock *stepClock, delays []time.Duration, each func(i int)) {
+func (h *heldRestore) stepThroughBackoff(clock *backoffClock, delays []time.Duration, each func(i int)) {
 	h.t.Helper()
 	for i, delay := range delays {
 		held := clock.Now()
@@ -278,7 +278,7 @@ func (h *heldRestore) stepThroughBackoff(clock *stepClock, delays []time.Duratio
 // 5 min apart and only try to record the result again, never running dsmc a second time; once
 // there is space the volume is ready, holding the snapshot, on one loop device.
 func TestHeldRestoreBacksOffAndRecordsWithoutDsmc(t *testing.T) {
-	clock := useStepClock(t) // before the driver: its jobs end before the clock is put back
+	clock := useBackoffClock(t) // before the driver: its jobs end before the clock is put back
 	f := newFakeTSM()
 	loops := newInodeLoops(t)
 	d := driverWithLoops(t, shortDir(t), f, loops)
@@ -329,7 +329,7 @@ func TestHeldRestoreBacksOffAndRecordsWithoutDsmc(t *testing.T) {
 // back-off runs dsmc again (a failed restore starts over, as when its failure is recorded); a
 // result of another kind (restored, still not recordable) is news and reported once too.
 func TestHeldRestoreFailure(t *testing.T) {
-	clock := useStepClock(t) // before the driver: its jobs end before the clock is put back
+	clock := useBackoffClock(t) // before the driver: its jobs end before the clock is put back
 	f := newFakeTSM()
 	loops := newInodeLoops(t)
 	d := driverWithLoops(t, shortDir(t), f, loops)
@@ -375,7 +375,7 @@ func TestHeldRestoreFailure(t *testing.T) {
 // record (still restoring) resumes the restore, which runs dsmc once more and must not leave
 // the first run's loop device behind: it holds the inode the rename replaced.
 func TestHeldRestoreAcrossRestart(t *testing.T) {
-	useStepClock(t)
+	useBackoffClock(t)
 	f := newFakeTSM()
 	loops := newInodeLoops(t)
 	dir := shortDir(t)
@@ -402,7 +402,7 @@ func TestHeldRestoreAcrossRestart(t *testing.T) {
 // TestHeldRestoreDiesWithItsVolume: an outcome held for a volume that is then deleted is not
 // taken for a new restore under the same name, which runs dsmc itself.
 func TestHeldRestoreDiesWithItsVolume(t *testing.T) {
-	useStepClock(t)
+	useBackoffClock(t)
 	f := newFakeTSM()
 	loops := newInodeLoops(t)
 	d := driverWithLoops(t, shortDir(t), f, loops)

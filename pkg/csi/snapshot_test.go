@@ -32,6 +32,7 @@ type fakeTSM struct {
 	fail     map[string]int                                         // object -> selective runs still to fail
 	hold     chan struct{}                                          // when set, selective waits for it
 	started  chan string                                            // when set, selective reports its object
+	session  string                                                 // when set, query session fails (rc 12) printing it
 	failures int
 }
 
@@ -78,7 +79,15 @@ func (f *fakeTSM) Run(ctx context.Context, inv tsm.Invocation) (tsm.Output, erro
 		f.stored[object] = append(f.stored[object], sum)
 		b, _ := os.ReadFile(object)
 		f.sizes[object], f.data[object] = int64(len(b)), b
-		return tsm.Output{Stdout: "Total number of objects inspected:  1\nTotal number of objects backed up:  1\nTotal number of objects failed:  0\n"}, nil
+		return tsm.Output{Stdout: "Total number of objects inspected:  1\nTotal number of objects backed up:  1\nTotal number of objects failed:  0\n" +
+			fmt.Sprintf("Total number of bytes transferred:  %d B\n", len(b))}, nil
+	case args[0] == "query" && args[1] == "session":
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.session != "" {
+			return tsm.Output{RC: 12, Stdout: f.session}, nil
+		}
+		return tsm.Output{Stdout: "Node Name: N1\nSession established with server FAKE: Linux/x86_64\n"}, nil
 	case args[0] == "query":
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -104,7 +113,8 @@ func (f *fakeTSM) Run(ctx context.Context, inv tsm.Invocation) (tsm.Output, erro
 		if err := os.WriteFile(dst, b, 0o600); err != nil {
 			return tsm.Output{}, err
 		}
-		return tsm.Output{Stdout: "Total number of objects restored:  1\nTotal number of objects failed:  0\n"}, nil
+		return tsm.Output{Stdout: "Total number of objects restored:  1\nTotal number of objects failed:  0\n" +
+			fmt.Sprintf("Total number of bytes transferred:  %d B\n", len(b))}, nil
 	case args[0] == "delete":
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -420,6 +430,9 @@ func TestForeignFileIDsReachNoDsmc(t *testing.T) {
 	f := newFakeTSM()
 	calls := 0
 	counting := runnerFunc(func(ctx context.Context, inv tsm.Invocation) (tsm.Output, error) {
+		if inv.Args[1] == "session" { // the driver's health check, not an answer to these ids
+			return f.Run(ctx, inv)
+		}
 		calls++
 		return f.Run(ctx, inv)
 	})

@@ -77,6 +77,7 @@ func (d *Driver) runUpload(ctx context.Context, s snapshotRecord) {
 	}
 	d.metrics.jobs.WithLabelValues("upload", "ok").Observe(time.Since(start).Seconds())
 	d.metrics.bytes.WithLabelValues("upload").Add(float64(res.Stats.BytesTransferred))
+	d.metrics.observeBackup(s.SourceVolumeID, s.CreatedAt)
 	klog.InfoS("Snapshot uploaded to TSM and verified", "snapshotID", s.ID, "volumeID", s.SourceVolumeID,
 		"bytesTransferred", res.Stats.BytesTransferred, "duration", time.Since(start).Round(time.Millisecond))
 	// Ready is recorded before the cut goes: a crash in between leaves an orphan cut that the

@@ -151,6 +151,7 @@ func (d *Driver) destroyVolume(ctx context.Context, id string) error {
 	if err := d.vols.remove(id, ""); err != nil {
 		return err
 	}
+	d.metrics.forgetVolume(id)
 	klog.InfoS("Volume removed", "volumeID", id)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"k8s.io/klog/v2"
@@ -14,8 +15,18 @@ import (
 // concurrent use; dsmc itself may not be (one restartable restore per node),
 // which is the caller's concern.
 type Client struct {
-	cfg    Config
-	runner Runner
+	cfg     Config
+	runner  Runner
+	observe func(RunInfo)
+}
+
+// RunInfo describes one finished dsmc process to a Client's observer.
+type RunInfo struct {
+	Op       string // the command, e.g. "backup image", "query session"
+	RC       int    // dsmc's return code; -1 if it did not exit by itself
+	OK       bool   // the run was judged a success
+	Kind     Kind   // why it failed; KindUnknown when OK
+	Duration time.Duration
 }
 
 // Result is a successful run.
@@ -42,6 +53,16 @@ func NewClient(cfg Config, r Runner) *Client {
 func (c *Client) WithNode(asNodeName string) *Client {
 	cp := *c
 	cp.cfg.AsNodeName = asNodeName
+	return &cp
+}
+
+// WithObserver returns a copy that calls fn after every dsmc process it ran,
+// successful or not, from the goroutine that ran it; runs refused before dsmc
+// started are not reported. fn must be quick: the caller waits for it. It
+// keeps this package free of any metrics library.
+func (c *Client) WithObserver(fn func(RunInfo)) *Client {
+	cp := *c
+	cp.observe = fn
 	return &cp
 }
 
@@ -244,7 +265,9 @@ func (c *Client) runStdin(ctx context.Context, cmd command, verr error, answers 
 	}
 	logArgs := pw.redactAll(RedactArgs(args))
 
+	started := time.Now()
 	raw, runErr := c.runner.Run(ctx, Invocation{Binary: c.binary(), Args: args, Stdin: stdin, Timeout: c.cfg.Timeout})
+	ran := time.Since(started)
 	// dsmc's output is parsed and judged as printed: a password that is also a word dsmc
 	// prints ("Total", "Objects") must not blank out the statistics or messages. Redaction is
 	// for what leaves the package: Result.Output, messages, errors and logs.
@@ -274,6 +297,9 @@ func (c *Client) runStdin(ctx context.Context, cmd command, verr error, answers 
 	}
 	klog.V(4).InfoS("dsmc run", "op", cmd.op, "args", logArgs, "rc", out.RC,
 		"duration", out.Duration, "kind", kindOrOK(err))
+	if c.observe != nil {
+		c.observe(RunInfo{Op: cmd.op, RC: out.RC, OK: err == nil, Kind: KindOf(err), Duration: ran})
+	}
 	if err != nil {
 		return nil, err
 	}
