@@ -173,6 +173,17 @@ func run() error {
 		return fmt.Errorf("the restored files differ from the snapshot:\n%v\n%v", before, after)
 	}
 	fmt.Printf("    %d files restored on node-2, every checksum matches the snapshot\n", len(after))
+	verified := ""
+	for _, line := range strings.Split(two.Tail(200), "\n") {
+		if i := strings.Index(line, "\"Restored data verified"); i >= 0 {
+			verified = line[i:]
+		}
+	}
+	if verified == "" {
+		return fmt.Errorf("node-2 did not log the verification of the restore against the snapshot's digest")
+	}
+	fmt.Println("    the driver verified the restore before handing it out (BLAKE3 digest stored with the snapshot):")
+	fmt.Println("    " + verified)
 	step("cleaning up: unpublish, unstage, delete volumes and the TSM backup")
 	return nil
 }
