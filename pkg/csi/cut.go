@@ -32,30 +32,54 @@ func (d *Driver) cut(ctx context.Context, v *volumeRecord, dst string, allowLive
 	if staged == "" {
 		return d.cutUnfrozen(ctx, v, dst, allowLive)
 	}
-	// The freeze is recorded before it is applied, so that a driver killed while the file
-	// system is frozen thaws it at its next start instead of leaving every writer hanging.
-	rec := freezeRecord{VolumeID: v.ID, Path: staged}
-	if err := d.freezes.Put(v.ID, rec); err != nil {
-		return "", time.Time{}, wrap(err, "record the freeze of %s", v.ID)
-	}
-	frozen, err := mount.FrozenDo(ctx, staged, d.opts.MaxFreeze, func(fctx context.Context) error {
+	err = d.frozen(ctx, []frozenMount{{volumeID: v.ID, path: staged}}, func(fctx context.Context) error {
 		var cerr error
 		how, at, cerr = d.cutUnfrozen(fctx, v, dst, allowLive)
 		return cerr
 	})
-	d.metrics.frozen.Observe(frozen.Seconds())
-	klog.InfoS("File system frozen for a cut", "volumeID", v.ID, "path", staged, "frozen", frozen.Round(time.Microsecond))
 	if errors.Is(err, mount.ErrFreezeTimeout) {
 		_ = removeIfExists(dst)
-		err = newError(codes.FailedPrecondition, err, "the cut of volume %s needed the file system frozen longer than --max-freeze=%s, so it was abandoned and the file system thawed; put the state directory on xfs or btrfs, where a cut is a reflink that takes milliseconds", v.ID, d.opts.MaxFreeze)
-	}
-	if derr := d.freezes.Delete(v.ID); derr != nil && err == nil {
-		err = derr
+		err = d.errFreezeTimeout(err, "the cut of volume "+v.ID)
 	}
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	return how, at, nil
+}
+
+// frozenMount is a mounted file system that a cut freezes.
+type frozenMount struct {
+	volumeID string
+	path     string
+}
+
+// frozen runs fn while every file system of mounts is frozen. Each freeze is recorded before it
+// is applied, so that a driver killed while a file system is frozen thaws it at its next start
+// instead of leaving every writer hanging. The freezes nest, each inner one under the deadline
+// of the outer ones, so that all of them are thawed at --max-freeze after the first one began,
+// however far fn got; fn's context ends then.
+func (d *Driver) frozen(ctx context.Context, mounts []frozenMount, fn func(ctx context.Context) error) error {
+	if len(mounts) == 0 {
+		return fn(ctx)
+	}
+	m := mounts[0]
+	if err := d.freezes.Put(m.volumeID, freezeRecord{VolumeID: m.volumeID, Path: m.path}); err != nil {
+		return wrap(err, "record the freeze of %s", m.volumeID)
+	}
+	held, err := mount.FrozenDo(ctx, m.path, d.opts.MaxFreeze, func(fctx context.Context) error {
+		return d.frozen(fctx, mounts[1:], fn)
+	})
+	d.metrics.frozen.Observe(held.Seconds())
+	klog.InfoS("File system frozen for a cut", "volumeID", m.volumeID, "path", m.path, "frozen", held.Round(time.Microsecond))
+	if derr := d.freezes.Delete(m.volumeID); derr != nil && err == nil {
+		err = derr
+	}
+	return err
+}
+
+// errFreezeTimeout reports a cut abandoned at --max-freeze.
+func (d *Driver) errFreezeTimeout(err error, what string) error {
+	return newError(codes.FailedPrecondition, err, "%s needed the file system frozen longer than --max-freeze=%s, so it was abandoned and the file system thawed; put the state directory on xfs or btrfs, where a cut is a reflink that takes milliseconds", what, d.opts.MaxFreeze)
 }
 
 // freezeRecord names a file system the driver froze; start-up thaws each one it finds.

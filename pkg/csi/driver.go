@@ -73,6 +73,7 @@ type Driver struct {
 	volumes *state.Dir
 	vols    *volumeBook // the one writer of volume records; volumes is for reading
 	snaps   *snapshotBook
+	groups  *groupBook
 	freezes *state.Dir // file systems frozen right now: recorded before the freeze, thawed at start-up
 	dataDir string     // backing files of volumes
 	cutDir  string     // point-in-time cuts waiting for upload
@@ -205,6 +206,7 @@ func (d *Driver) Start(ctx context.Context) error {
 	d.volumes = open("volumes")
 	d.vols = newVolumeBook(d.volumes)
 	d.snaps = newSnapshotBook(open("snapshots"))
+	d.groups = newGroupBook(open("groups"))
 	d.nodes = open("node")
 	d.freezes = open("freezes")
 	if err != nil {

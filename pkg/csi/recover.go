@@ -54,6 +54,9 @@ func (d *Driver) recover(ctx context.Context) error {
 		}
 	}
 
+	if err := d.recoverGroups(ctx); err != nil {
+		return err
+	}
 	owned := map[string]bool{} // cut files that a resumed upload still needs
 	keys, err = d.snaps.keys()
 	if err != nil {
