@@ -186,6 +186,9 @@ func (d *Driver) Conn() *grpc.ClientConn { return d.conn }
 
 func (d *Driver) Controller() csi.ControllerClient { return csi.NewControllerClient(d.conn) }
 func (d *Driver) Node() csi.NodeClient             { return csi.NewNodeClient(d.conn) }
+func (d *Driver) GroupController() csi.GroupControllerClient {
+	return csi.NewGroupControllerClient(d.conn)
+}
 
 // Stop ends the driver with SIGTERM, as the kubelet does, and waits for it.
 func (d *Driver) Stop() error { return d.signal(syscall.SIGTERM) }
