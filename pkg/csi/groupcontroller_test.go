@@ -466,3 +466,32 @@ func TestGroupOfAVolumeInUseWithoutFileSystem(t *testing.T) {
 	}
 	assertNoGroupLeftovers(t, d, f, groupKeyFor("grp-ab"), a, b)
 }
+
+// TestGroupWithAMemberDeletedOnItsOwn: a member deleted with DeleteSnapshot leaves a group that
+// can no longer be answered: a retried create says to delete the group and take a new one, Get
+// answers NOT_FOUND, and DeleteVolumeGroupSnapshot still removes the rest.
+func TestGroupWithAMemberDeletedOnItsOwn(t *testing.T) {
+	f := newFakeTSM()
+	d := testDriver(t, "", f)
+	a := addVolume(t, d, "pvc-a", []byte(strings.Repeat("a", 4096)))
+	b := addVolume(t, d, "pvc-b", []byte(strings.Repeat("b", 4096)))
+	req := groupRequest("grp-split", a, b)
+	g := pollGroupUntilReady(t, d, req)
+	ids := make([]string, len(g.Snapshots))
+	for i, s := range g.Snapshots {
+		ids[i] = s.SnapshotId
+	}
+	if _, err := d.DeleteSnapshot(t.Context(), &csi.DeleteSnapshotRequest{SnapshotId: ids[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateVolumeGroupSnapshot(t.Context(), req); codeOf(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "take a new one") {
+		t.Errorf("retried create: %v, want FailedPrecondition saying to take a new group", err)
+	}
+	if _, err := d.GetVolumeGroupSnapshot(t.Context(), &csi.GetVolumeGroupSnapshotRequest{GroupSnapshotId: g.GroupSnapshotId, SnapshotIds: ids}); codeOf(err) != codes.NotFound {
+		t.Errorf("get: %v, want NotFound", err)
+	}
+	if _, err := d.DeleteVolumeGroupSnapshot(t.Context(), &csi.DeleteVolumeGroupSnapshotRequest{GroupSnapshotId: g.GroupSnapshotId, SnapshotIds: ids}); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	assertNoGroupLeftovers(t, d, f, groupKeyFor(req.Name), a, b)
+}
