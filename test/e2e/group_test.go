@@ -195,22 +195,58 @@ func TestGroupSnapshotFailedMemberCut(t *testing.T) {
 			t.Errorf("volume %s: %d freezes logged, want 1: the failure must come while both are frozen", id, n)
 		}
 	}
-	for _, dir := range []string{cuts, filepath.Join(a.d.StateDir, "records", "freezes"), filepath.Join(a.d.StateDir, "records", "groups"), filepath.Join(a.d.StateDir, "records", "snapshots")} {
-		if left, err := os.ReadDir(dir); err != nil || len(left) > 0 {
-			t.Errorf("%s after the failed group cut: %v %v, want empty", dir, left, err)
-		}
-	}
-	for i, target := range targets {
-		writeWithin(t, filepath.Join(target, "after-failure"), 30*time.Second)
-		if err := os.Remove(filepath.Join(target, "after-failure")); err != nil {
-			t.Fatalf("volume %s: %v", ids[i], err)
-		}
-	}
+	assertNoGroupLeft(t, a, targets)
 
 	g := a.groupReady(req)
 	a.deleteGroupAtEnd(g)
 	if len(g.Snapshots) != 2 {
 		t.Fatalf("the group after the failure: %v", g)
+	}
+}
+
+// TestGroupSnapshotMaxFreeze: a group cut that needs its file systems frozen longer than
+// --max-freeze (copies of 100 MiB on an ext4 state directory, 20 ms allowed) is abandoned with
+// FAILED_PRECONDITION; both file systems are thawed and nothing of the group is left.
+func TestGroupSnapshotMaxFreeze(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	srv := newServer(t, "NODE-A")
+	a := startNode(t, srv, "node-a", "NODE-A", nodeOptions{args: []string{"--max-freeze=20ms"}})
+	c := capability(false, "ext4")
+	var ids, targets []string
+	for _, name := range []string{"one", "two"} {
+		vol := a.createVolume("grp-slow-"+name, 128<<20, c, nil)
+		target := a.publish(vol.VolumeId, c)
+		if err := os.WriteFile(filepath.Join(target, "big"), pattern(name, 100<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		syncFS(t, target)
+		ids = append(ids, vol.VolumeId)
+		targets = append(targets, target)
+	}
+	_, err := a.d.GroupController().CreateVolumeGroupSnapshot(ctxT(t), &csi.CreateVolumeGroupSnapshotRequest{Name: "grp-slow", SourceVolumeIds: ids})
+	if codeOf(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "--max-freeze") {
+		t.Fatalf("a group cut longer than --max-freeze: %v, want FailedPrecondition naming --max-freeze", err)
+	}
+	assertNoGroupLeft(t, a, targets)
+}
+
+// assertNoGroupLeft checks that a failed group cut left no cut, freeze record, group or
+// snapshot record, and that every file system takes writes again.
+func assertNoGroupLeft(t *testing.T, n *node, targets []string) {
+	t.Helper()
+	for _, dir := range []string{filepath.Join(n.d.StateDir, "cuts"), filepath.Join(n.d.StateDir, "records", "freezes"),
+		filepath.Join(n.d.StateDir, "records", "groups"), filepath.Join(n.d.StateDir, "records", "snapshots")} {
+		if left, err := os.ReadDir(dir); err != nil || len(left) > 0 {
+			t.Errorf("%s after the failed group cut: %v %v, want empty", dir, left, err)
+		}
+	}
+	for _, target := range targets {
+		writeWithin(t, filepath.Join(target, "after-failure"), 30*time.Second)
+		if err := os.Remove(filepath.Join(target, "after-failure")); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
