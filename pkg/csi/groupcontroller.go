@@ -143,7 +143,7 @@ func (d *Driver) CreateVolumeGroupSnapshot(ctx context.Context, req *csi.CreateV
 		cuts[i] = &memberCut{v: v, staged: staged, dst: d.cutFile(key)}
 		snaps[i] = &snapshotRecord{
 			Key: key, Name: req.GetName() + "/" + id, ID: sid, SourceVolumeID: id, Mode: mode,
-			Object: ref.Object, SizeBytes: v.SizeBytes,
+			Object: ref.Object, SizeBytes: v.SizeBytes, Access: v.Access, FSType: v.FSType,
 		}
 	}
 

@@ -3,6 +3,7 @@ package csi
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/catalog"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
 )
 
@@ -225,6 +227,11 @@ func TestGroupSnapshotRoundTrip(t *testing.T) {
 		if _, err := os.Stat(d.cutFile(ref.Key)); !os.IsNotExist(err) {
 			t.Errorf("the cut of %s outlived its upload: %v", s.SourceVolumeId, err)
 		}
+		// Each member describes itself in TSM like any snapshot, with the group's time.
+		if m, _ := storedMeta(t, d, f, s.SnapshotId); m.SourceVolumeID != s.SourceVolumeId || m.AccessType != "block" ||
+			!m.CreationTime.Equal(g.CreationTime.AsTime()) || m.Digest == nil || m.Digest.Root != digestOfBytes(t, before[s.SourceVolumeId]) {
+			t.Errorf("metadata of the member of %s: %+v", s.SourceVolumeId, m)
+		}
 	}
 
 	for _, tc := range []struct {
@@ -316,6 +323,20 @@ func TestGroupSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
+// digestOfBytes is the catalog digest of data, as the upload computes it for a cut.
+func digestOfBytes(t *testing.T, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := catalog.Sum(t.Context(), p, int64(len(data)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum.Root
+}
+
 // ref0Key is the key digits of a snapshot id, to forge an id of another group.
 func ref0Key(t *testing.T, d *Driver, id string) string {
 	t.Helper()
@@ -340,8 +361,10 @@ func assertNoGroupLeftovers(t *testing.T, d *Driver, f *fakeTSM, key string, vol
 		}
 		for _, mode := range []tsm.Mode{tsm.ModeFile, tsm.ModeImage} {
 			ref := d.codec.ref(mode, "", mkey, v.ID, v.SizeBytes)
-			if got := f.versions(ref.Object); len(got) > 0 {
-				t.Errorf("TSM holds the member of %s: %v", v.ID, got)
+			for _, object := range []string{ref.Object, d.codec.metaObject(ref)} {
+				if got := f.versions(object); len(got) > 0 {
+					t.Errorf("TSM holds %s of the member of %s: %v", object, v.ID, got)
+				}
 			}
 		}
 	}
