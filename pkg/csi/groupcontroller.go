@@ -144,6 +144,7 @@ func (d *Driver) CreateVolumeGroupSnapshot(ctx context.Context, req *csi.CreateV
 		snaps[i] = &snapshotRecord{
 			Key: key, Name: req.GetName() + "/" + id, ID: sid, SourceVolumeID: id, Mode: mode,
 			Object: ref.Object, SizeBytes: v.SizeBytes, Access: v.Access, FSType: v.FSType,
+			Group: req.GetName(),
 		}
 	}
 

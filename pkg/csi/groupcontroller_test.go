@@ -228,7 +228,7 @@ func TestGroupSnapshotRoundTrip(t *testing.T) {
 			t.Errorf("the cut of %s outlived its upload: %v", s.SourceVolumeId, err)
 		}
 		// Each member describes itself in TSM like any snapshot, with the group's time.
-		if m, _ := storedMeta(t, d, f, s.SnapshotId); m.SourceVolumeID != s.SourceVolumeId || m.AccessType != "block" ||
+		if m, _ := storedMeta(t, d, f, s.SnapshotId); m.SourceVolumeID != s.SourceVolumeId || m.AccessType != "block" || m.Group != "grp-1" ||
 			!m.CreationTime.Equal(g.CreationTime.AsTime()) || m.Digest == nil || m.Digest.Root != digestOfBytes(t, before[s.SourceVolumeId]) {
 			t.Errorf("metadata of the member of %s: %+v", s.SourceVolumeId, m)
 		}

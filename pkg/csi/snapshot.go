@@ -42,6 +42,7 @@ type snapshotRecord struct {
 	Access string           `json:"access,omitempty"`
 	FSType string           `json:"fsType,omitempty"`
 	Kube   *catalog.KubeRef `json:"kube,omitempty"`
+	Group  string           `json:"group,omitempty"` // the name of the volume group snapshot it is a member of
 }
 
 // Parameters csi-snapshotter passes with --extra-create-metadata.

@@ -179,7 +179,7 @@ func (d *Driver) storeSnapshotMeta(ctx context.Context, s *snapshotRecord, diges
 		Version: catalog.Version, SnapshotID: s.ID, SourceVolumeID: s.SourceVolumeID, SizeBytes: s.SizeBytes,
 		AccessType: s.Access, FSType: s.FSType, Mode: string(s.Mode), CreationTime: s.CreatedAt.UTC(),
 		Node: d.opts.NodeID, DriverName: d.opts.DriverName, DriverVersion: d.opts.Version,
-		Kubernetes: s.Kube, Digest: digest,
+		Kubernetes: s.Kube, Group: s.Group, Digest: digest,
 	}
 	if err := storeMeta(ctx, d.tsm, d.codec.metaObject(ref), m); err != nil {
 		return wrap(err, "store the metadata object of %s", s.ID)
