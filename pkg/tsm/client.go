@@ -119,7 +119,7 @@ func (c *Client) RestoreFile(ctx context.Context, object, dstFile string) (*Resu
 
 // RestoreMatching restores, in one run, the active version of every file
 // object that spec matches into the directory dstDir:
-// dsmc restore -replace=yes [options] <spec> <dstDir>/.
+// dsmc restore -latest -replace=yes [options] <spec> <dstDir>/.
 // spec may carry * and ? in its last element only (IBM, "File specification
 // syntax": no wildcards in a directory path on UNIX clients). IBM's "Command
 // line restore examples"
@@ -130,6 +130,16 @@ func (c *Client) RestoreFile(ctx context.Context, object, dstFile string) (*Resu
 // recreated below dstDir is the PRESERVEPATH option's (site) business:
 // callers find the files by base name anywhere below dstDir. No match is
 // KindNotFound.
+//
+// -latest (the newest version, which is the active one for objects that are
+// only ever replaced) makes it a standard restore: IBM, "No-query restore
+// process" (https://www.ibm.com/docs/en/storage-protect/8.2.2?topic=restore-no-query-process),
+// an unrestricted wildcard without inactive, latest, pick, fromdate or todate
+// is restored the no-query way, and a no-query restore that is interrupted
+// stays pending on the server as a restartable restore, which refuses every
+// other restore of the node (ANS1330S) until it is cancelled or expires. That
+// a standard restore leaves nothing pending is IBM's description of restartable
+// restores, not something tested against a real server.
 func (c *Client) RestoreMatching(ctx context.Context, spec, dstDir string) (*Result, error) {
 	dst := strings.TrimSuffix(dstDir, "/") + "/"
 	verr := firstErr(checkName("file specification", spec, true), checkName("destination", dstDir, false))
@@ -137,7 +147,7 @@ func (c *Client) RestoreMatching(ctx context.Context, spec, dstDir string) (*Res
 		verr = fmt.Errorf("file specification %q has a wildcard in its directory", spec)
 	}
 	cmd := command{op: "restore", class: classRestore, formats: true,
-		words: []string{"restore", "-replace=yes"}, names: []string{spec, dst}}
+		words: []string{"restore", "-latest", "-replace=yes"}, names: []string{spec, dst}}
 	return c.run(ctx, cmd, verr)
 }
 

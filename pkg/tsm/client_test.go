@@ -77,10 +77,10 @@ func TestClientArgv(t *testing.T) {
 				_, err := c.RestoreMatching(ctx, "/var/lib/tsm-csi/meta/backup-*.json", "/var/lib/tsm-csi/tmp/m1")
 				return err
 			},
-			cat(l("restore", "-replace=yes"), fmts, common, l("/var/lib/tsm-csi/meta/backup-*.json", "/var/lib/tsm-csi/tmp/m1/"))},
+			cat(l("restore", "-latest", "-replace=yes"), fmts, common, l("/var/lib/tsm-csi/meta/backup-*.json", "/var/lib/tsm-csi/tmp/m1/"))},
 		{"restore matching keeps one delimiter", Config{}, okRestore,
 			func(c *Client) error { _, err := c.RestoreMatching(ctx, "/m/b-?.json", "/t/"); return err },
-			cat(l("restore", "-replace=yes"), fmts, l("-optfile=GEN", "/m/b-?.json", "/t/"))},
+			cat(l("restore", "-latest", "-replace=yes"), fmts, l("-optfile=GEN", "/m/b-?.json", "/t/"))},
 		{"delete image", full, okDelete,
 			func(c *Client) error { _, err := c.Delete(ctx, ModeImage, "/dev/tsm-snap-1"); return err },
 			cat(l("delete", "backup", "-noprompt", "-objtype=image"), fmts, common, l("/dev/tsm-snap-1"))},

@@ -238,6 +238,15 @@ func TestSimRestoreMatching(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A replaced object: its newest version is the one restored.
+	first := filepath.Join(dir, "m-0.json")
+	want["m-0.json"] = randomBytes(t, 99)
+	if err := os.WriteFile(first, want["m-0.json"], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BackupFile(ctx, first); err != nil {
+		t.Fatal(err)
+	}
 	other := filepath.Join(dir, "other.json")
 	if err := os.WriteFile(other, []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
