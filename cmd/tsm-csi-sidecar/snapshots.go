@@ -170,6 +170,9 @@ func listSnapshots(backups []csi.Backup, output string, stdout, stderr io.Writer
 		if b.Meta == nil {
 			noMeta++
 		}
+		if b.MetaProblem != "" {
+			_, _ = fmt.Fprintf(stderr, "warning: %s: metadata object: %s\n", b.ID, b.MetaProblem)
+		}
 	}
 	if noMeta > 0 {
 		_, _ = fmt.Fprintf(stderr, "warning: %d backup(s) without readable metadata: their Kubernetes names are unknown and import skips them; they still restore (unverified) by id\n", noMeta)
