@@ -293,10 +293,13 @@ func writeJSON(stdout, stderr io.Writer, v any) int {
 }
 
 func accessOf(m *csi.BackupMeta) string {
-	if m.AccessType == "block" {
+	switch m.AccessType {
+	case "block":
 		return "block"
+	case "mount":
+		return orDash(m.FSType)
 	}
-	return orDash(m.FSType)
+	return "?"
 }
 
 func orDash(s string) string { return orQuote(s, "-") }

@@ -223,10 +223,9 @@ func contentName(b Backup) string {
 func writePair(w io.Writer, b Backup, opts ImportOptions) error {
 	k := kubeOf(b)
 	vsc := contentName(b)
-	mode := "Filesystem"
-	if b.Meta.AccessType == "block" {
-		mode = "Block"
-	}
+	// Without it (metadata that does not know the access type), csi-provisioner does not
+	// check the restored volume's mode against the source's.
+	mode := map[string]string{"block": "Block", "mount": "Filesystem"}[b.Meta.AccessType]
 	var y yamlWriter
 	y.comment(fmt.Sprintf("%s: volume %s, %d bytes, %s, taken %s on %s", b.ID, b.SourceVolumeID, b.SizeBytes,
 		describeAccess(b.Meta), b.Meta.CreationTime.UTC().Format("2006-01-02T15:04:05Z"), b.Meta.Node))
@@ -243,7 +242,9 @@ func writePair(w io.Writer, b Backup, opts ImportOptions) error {
 	y.line(1, "driver", opts.DriverName)
 	y.open(1, "source")
 	y.line(2, "snapshotHandle", b.ID)
-	y.line(1, "sourceVolumeMode", mode)
+	if mode != "" {
+		y.line(1, "sourceVolumeMode", mode)
+	}
 	if opts.SnapshotClass != "" {
 		y.line(1, "volumeSnapshotClassName", opts.SnapshotClass)
 	}
@@ -267,10 +268,13 @@ func writePair(w io.Writer, b Backup, opts ImportOptions) error {
 }
 
 func describeAccess(m *BackupMeta) string {
-	if m.AccessType == "block" {
+	switch m.AccessType {
+	case "block":
 		return "block"
+	case "mount":
+		return "filesystem " + m.FSType
 	}
-	return "filesystem " + m.FSType
+	return "access type unknown"
 }
 
 // yamlWriter writes block-style YAML whose scalars are all JSON strings (a JSON string is a

@@ -71,13 +71,15 @@ func TestWriteManifests(t *testing.T) {
 	noContent := backupWith("tsm1:i:K8S:/dev/backup-nc", tsm.ModeImage, k("prod", "web", ""), day(1))
 	block := backupWith("tsm1:f:K8S:/var/lib/tsm-csi/tsm/backup-b", tsm.ModeFile, k("dev", "raw", "c-raw"), day(1))
 	block.Meta.AccessType = "block"
+	unknownAccess := backupWith("tsm1:i:K8S:/dev/backup-ua", tsm.ModeImage, k("ops", "tools", "c-tools"), day(1))
+	unknownAccess.Meta.AccessType, unknownAccess.Meta.FSType = "", ""
 	noNames := backupWith("tsm1:i:K8S:/dev/backup-nn", tsm.ModeImage, nil, day(1))
 	badName := backupWith("tsm1:i:K8S:/dev/backup-bad", tsm.ModeImage, k("prod", "x\"\n  evil: yes", "c"), day(1))
 	noMeta := Backup{ID: "tsm1:i:K8S:/dev/backup-none"}
 	unreadable := Backup{ID: "tsm1:i:K8S:/dev/backup-broken", MetaProblem: "not JSON"}
 
 	var out bytes.Buffer
-	rep, err := WriteManifests(&out, []Backup{older, noMeta, newer, noContent, block, noNames, badName, unreadable},
+	rep, err := WriteManifests(&out, []Backup{older, noMeta, newer, noContent, block, noNames, badName, unreadable, unknownAccess},
 		ImportOptions{DriverName: "tsm.csi.storage-protect.io", SnapshotClass: "tsm-image"})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +88,7 @@ func TestWriteManifests(t *testing.T) {
 	for _, b := range rep.Imported {
 		imported = append(imported, b.ID)
 	}
-	if got, want := strings.Join(imported, " "), block.ID+" "+newer.ID+" "+noContent.ID; got != want {
+	if got, want := strings.Join(imported, " "), block.ID+" "+unknownAccess.ID+" "+newer.ID+" "+noContent.ID; got != want {
 		t.Errorf("imported %s\nwant     %s", got, want)
 	}
 	for _, want := range []string{
@@ -108,8 +110,8 @@ func TestWriteManifests(t *testing.T) {
 		t.Errorf("skipped %d, want 5: %q", len(rep.Skipped), rep.Skipped)
 	}
 	docs := parseYAML(t, out.Bytes())
-	if len(docs) != 6 {
-		t.Fatalf("%d documents, want 6\n%s", len(docs), out.String())
+	if len(docs) != 8 {
+		t.Fatalf("%d documents, want 8\n%s", len(docs), out.String())
 	}
 	get := func(d map[string]any, keys ...string) any {
 		var v any = d
@@ -127,6 +129,11 @@ func TestWriteManifests(t *testing.T) {
 	if get(docs[1], "spec", "volumeSnapshotClassName") != "tsm-image" || get(docs[1], "spec", "source", "volumeSnapshotContentName") != "c-raw" {
 		t.Errorf("snapshot dev/raw: %v", docs[1])
 	}
+	// ops/tools: the access type is unknown, so no sourceVolumeMode.
+	if spec, _ := get(docs[2], "spec").(map[string]any); spec["sourceVolumeMode"] != nil || spec["source"] == nil {
+		t.Errorf("content of ops/tools: %v", docs[2])
+	}
+	docs = docs[2:]
 	if get(docs[2], "spec", "source", "snapshotHandle") != newer.ID || get(docs[2], "metadata", "name") != "snapcontent-new" {
 		t.Errorf("content of prod/db: %v", docs[2])
 	}
