@@ -196,8 +196,13 @@ func (inv *Inventory) List(ctx context.Context, owner string) ([]Backup, []strin
 		out = append(out, b)
 	}
 	for base, m := range metas {
-		if !used[base] && !hasID(out, m.SnapshotID) {
+		if _, held := found[m.SnapshotID]; !used[base] && !held {
 			warnings = append(warnings, fmt.Sprintf("metadata object %s describes %s, which TSM does not hold", path.Join(inv.codec.metaDir, base+".json"), m.SnapshotID))
+		}
+	}
+	for base, p := range problems {
+		if !used[base] {
+			warnings = append(warnings, fmt.Sprintf("metadata object %s, of no backup TSM holds, is unreadable: %s", path.Join(inv.codec.metaDir, base+".json"), p))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -208,15 +213,6 @@ func (inv *Inventory) List(ctx context.Context, owner string) ([]Backup, []strin
 	})
 	sort.Strings(warnings)
 	return out, warnings, nil
-}
-
-func hasID(bs []Backup, id string) bool {
-	for _, b := range bs {
-		if b.ID == id {
-			return true
-		}
-	}
-	return false
 }
 
 func (inv *Inventory) filePattern(dir string) string {

@@ -155,6 +155,14 @@ func TestInventory(t *testing.T) {
 	if err := client.DeleteAll(t.Context(), tsm.ModeFile, gone.Object); err != nil {
 		t.Fatal(err)
 	}
+	// An unreadable metadata object whose backup is gone.
+	orphanBad := filepath.Join(metaDir, codec.linkName(snapshotKeyFor("snap-f"), volumeIDFor("pvc-f"), 64)+".json")
+	if err := os.WriteFile(orphanBad, []byte("[]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.BackupFile(t.Context(), orphanBad); err != nil {
+		t.Fatal(err)
+	}
 	// Not the driver's: another prefix in the same directory.
 	foreign := filepath.Join(codec.fileDir, "other-notes")
 	if err := os.WriteFile(foreign, []byte("x"), 0o600); err != nil {
@@ -207,8 +215,10 @@ func TestInventory(t *testing.T) {
 		if bd, ok := byID[idD]; !ok || bd.Meta != nil || !strings.Contains(bd.MetaProblem, "not a valid snapshot metadata object") {
 			t.Errorf("backup d (unreadable metadata): %+v", bd)
 		}
-		if len(warnings) != 1 || !strings.Contains(warnings[0], mustID(t, codec, gone)) || !strings.Contains(warnings[0], "does not hold") {
-			t.Errorf("warnings %q, want one about the metadata of the deleted backup", warnings)
+		all := strings.Join(warnings, "\n")
+		if len(warnings) != 2 || !strings.Contains(all, "describes "+mustID(t, codec, gone)+", which TSM does not hold") ||
+			!strings.Contains(all, orphanBad+", of no backup TSM holds, is unreadable") {
+			t.Errorf("warnings %q, want one about the metadata of the deleted backup and one about the unreadable one without a backup", warnings)
 		}
 		others, _, err := inv.List(ctx, "OTHER")
 		if err != nil || len(others) != 1 || others[0].ID != mustID(t, codec, o) || others[0].Meta == nil {
