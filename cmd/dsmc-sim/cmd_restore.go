@@ -197,6 +197,17 @@ func (c *client) restoreFiles() error {
 	if c.restartable() {
 		return errStop
 	}
+	// IBM, ANS2039E: "The destination file specification must end with directory delimiter
+	// when performing a file list restore, or when the restore specification is for more than
+	// one file, or when the option SUBDIR YES is in effect" (message text verified,
+	// https://www.ibm.com/support/knowledgecenter/SSGSG7_7.1.2/com.ibm.itsm.msgs.client.doc/msg-ANS2039E.html).
+	// A wildcard spec counts as one for more than one file whatever it matches (assumed), and
+	// so does a directory spec; where in the run the check falls is assumed too.
+	multi := hasWildcard(spec) || strings.HasSuffix(spec, "/") || c.cl.yes("subdir", false)
+	if dest != "" && multi && !strings.HasSuffix(dest, "/") {
+		c.msg("ANS2039E")
+		return errStop
+	}
 	groups, names, err := c.objectsMatching(store.TypeFile, specMatcher(spec, c.cl.yes("subdir", false)))
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ var catalog = map[string]message{
 	"ANS4000E": {en: "Error processing '%s': file space does not exist.", verified: true},
 	"ANS1311E": {en: "Server out of data storage space", verified: true},
 	"ANS5283E": {en: "The operation was unsuccessful", verified: true},
+	"ANS2039E": {en: "The destination file specification must end with directory delimiter when performing a file list restore, or when the restore specification is for more than one file, or when the option SUBDIR YES is in effect.", verified: true},
 
 	// Texts below are plausible but not confirmed against a real client.
 	"ANS1035S": {en: "Options file '%s' could not be found."},

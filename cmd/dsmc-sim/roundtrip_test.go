@@ -236,6 +236,12 @@ func TestRestoreWildcardToDirectory(t *testing.T) {
 	for _, n := range names {
 		sameContent(t, n, filepath.Join(out, filepath.Base(n)))
 	}
+	// IBM, ANS2039E: the destination of a restore of more than one file must end with a
+	// directory delimiter, even when it is an existing directory.
+	r = s.run("restore", dir+"/p-*", strings.TrimSuffix(out, "/"), "-replace=all")
+	if r.rc != 12 || !strings.Contains(r.stdout, "ANS2039E") {
+		t.Fatalf("wildcard restore into a destination without a delimiter: want ANS2039E, rc 12\n%s", r)
+	}
 }
 
 // TestStreamingMemory pushes a 10 GiB sparse file with 256 MiB of real data

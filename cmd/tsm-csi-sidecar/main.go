@@ -100,6 +100,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "check-tsm" {
 		os.Exit(checkTSM(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "snapshots" {
+		os.Exit(snapshots(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	f := defineFlags(flag.CommandLine)
 	klog.InitFlags(nil)
 	flag.Parse()

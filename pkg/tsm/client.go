@@ -117,6 +117,40 @@ func (c *Client) RestoreFile(ctx context.Context, object, dstFile string) (*Resu
 	return c.run(ctx, cmd, firstErr(checkName("object", object, false), checkName("destination", dstFile, false)))
 }
 
+// RestoreMatching restores, in one run, the active version of every file
+// object that spec matches into the directory dstDir:
+// dsmc restore -latest -replace=yes [options] <spec> <dstDir>/.
+// spec may carry * and ? in its last element only (IBM, "File specification
+// syntax": no wildcards in a directory path on UNIX clients). IBM's "Command
+// line restore examples"
+// (https://www.ibm.com/docs/en/storage-protect/8.2.2?topic=data-command-line-restore-examples)
+// restore "/Users/mike/Documents/*.bak" into /Users/mike/projectn/; the
+// destination of a restore of more than one file must end with a directory
+// delimiter (ANS2039E), so one is added. How much of the source path is
+// recreated below dstDir is the PRESERVEPATH option's (site) business:
+// callers find the files by base name anywhere below dstDir. No match is
+// KindNotFound.
+//
+// -latest (the newest version, which is the active one for objects that are
+// only ever replaced) makes it a standard restore: IBM, "No-query restore
+// process" (https://www.ibm.com/docs/en/storage-protect/8.2.2?topic=restore-no-query-process),
+// an unrestricted wildcard without inactive, latest, pick, fromdate or todate
+// is restored the no-query way, and a no-query restore that is interrupted
+// stays pending on the server as a restartable restore, which refuses every
+// other restore of the node (ANS1330S) until it is cancelled or expires. That
+// a standard restore leaves nothing pending is IBM's description of restartable
+// restores, not something tested against a real server.
+func (c *Client) RestoreMatching(ctx context.Context, spec, dstDir string) (*Result, error) {
+	dst := strings.TrimSuffix(dstDir, "/") + "/"
+	verr := firstErr(checkName("file specification", spec, true), checkName("destination", dstDir, false))
+	if verr == nil && strings.ContainsAny(spec[:strings.LastIndex(spec, "/")], "*?") {
+		verr = fmt.Errorf("file specification %q has a wildcard in its directory", spec)
+	}
+	cmd := command{op: "restore", class: classRestore, formats: true,
+		words: []string{"restore", "-latest", "-replace=yes"}, names: []string{spec, dst}}
+	return c.run(ctx, cmd, verr)
+}
+
 // Delete removes the active version of an object:
 // dsmc delete backup -noprompt -objtype=image|file [options] <object>.
 // When nothing matches, the error's Kind is KindNotFound.

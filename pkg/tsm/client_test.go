@@ -72,6 +72,15 @@ func TestClientArgv(t *testing.T) {
 				return err
 			},
 			cat(l("restore", "-replace=yes"), fmts, common, l("/var/lib/tsm/tsm-snap-1", "/var/lib/tsm/vol 2"))},
+		{"restore matching into a directory: a delimiter is added", full, okRestore,
+			func(c *Client) error {
+				_, err := c.RestoreMatching(ctx, "/var/lib/tsm-csi/meta/backup-*.json", "/var/lib/tsm-csi/tmp/m1")
+				return err
+			},
+			cat(l("restore", "-latest", "-replace=yes"), fmts, common, l("/var/lib/tsm-csi/meta/backup-*.json", "/var/lib/tsm-csi/tmp/m1/"))},
+		{"restore matching keeps one delimiter", Config{}, okRestore,
+			func(c *Client) error { _, err := c.RestoreMatching(ctx, "/m/b-?.json", "/t/"); return err },
+			cat(l("restore", "-latest", "-replace=yes"), fmts, l("-optfile=GEN", "/m/b-?.json", "/t/"))},
 		{"delete image", full, okDelete,
 			func(c *Client) error { _, err := c.Delete(ctx, ModeImage, "/dev/tsm-snap-1"); return err },
 			cat(l("delete", "backup", "-noprompt", "-objtype=image"), fmts, common, l("/dev/tsm-snap-1"))},
@@ -188,17 +197,20 @@ func contains(list []string, s string) bool {
 func TestClientRefusesBadRequestsWithoutRunningDsmc(t *testing.T) {
 	ctx := context.Background()
 	for name, call := range map[string]func(c *Client) error{
-		"empty device":      func(c *Client) error { _, err := c.BackupImage(ctx, ""); return err },
-		"relative file":     func(c *Client) error { _, err := c.BackupFile(ctx, "snap-1"); return err },
-		"option as a name":  func(c *Client) error { _, err := c.BackupFile(ctx, "-password=x"); return err },
-		"wildcard restore":  func(c *Client) error { _, err := c.RestoreImage(ctx, "/dev/tsm-*", "/dev/loop1"); return err },
-		"wildcard delete":   func(c *Client) error { _, err := c.Delete(ctx, ModeFile, "/var/x/tsm-?"); return err },
-		"relative dst":      func(c *Client) error { _, err := c.RestoreFile(ctx, "/a", "b"); return err },
-		"newline in name":   func(c *Client) error { _, err := c.Delete(ctx, ModeImage, "/dev/a\nb"); return err },
-		"bad mode":          func(c *Client) error { _, err := c.Delete(ctx, Mode("vm"), "/dev/x"); return err },
-		"wildcard image":    func(c *Client) error { _, err := c.QueryImage(ctx, "/dev/*", false); return err },
-		"empty backup spec": func(c *Client) error { _, err := c.QueryBackup(ctx, "", false); return err },
-		"bad compression":   func(c *Client) error { _, err := c.WithNode("").BackupFile(ctx, "/f"); return err },
+		"empty device":                    func(c *Client) error { _, err := c.BackupImage(ctx, ""); return err },
+		"relative file":                   func(c *Client) error { _, err := c.BackupFile(ctx, "snap-1"); return err },
+		"option as a name":                func(c *Client) error { _, err := c.BackupFile(ctx, "-password=x"); return err },
+		"wildcard restore":                func(c *Client) error { _, err := c.RestoreImage(ctx, "/dev/tsm-*", "/dev/loop1"); return err },
+		"wildcard delete":                 func(c *Client) error { _, err := c.Delete(ctx, ModeFile, "/var/x/tsm-?"); return err },
+		"relative dst":                    func(c *Client) error { _, err := c.RestoreFile(ctx, "/a", "b"); return err },
+		"newline in name":                 func(c *Client) error { _, err := c.Delete(ctx, ModeImage, "/dev/a\nb"); return err },
+		"wildcard in a restore directory": func(c *Client) error { _, err := c.RestoreMatching(ctx, "/m*/x-*.json", "/t"); return err },
+		"relative restore spec":           func(c *Client) error { _, err := c.RestoreMatching(ctx, "x-*.json", "/t"); return err },
+		"wildcard restore destination":    func(c *Client) error { _, err := c.RestoreMatching(ctx, "/m/x-*", "/t/*"); return err },
+		"bad mode":                        func(c *Client) error { _, err := c.Delete(ctx, Mode("vm"), "/dev/x"); return err },
+		"wildcard image":                  func(c *Client) error { _, err := c.QueryImage(ctx, "/dev/*", false); return err },
+		"empty backup spec":               func(c *Client) error { _, err := c.QueryBackup(ctx, "", false); return err },
+		"bad compression":                 func(c *Client) error { _, err := c.WithNode("").BackupFile(ctx, "/f"); return err },
 		"fromnode+asnodename": func(c *Client) error {
 			cp := *c.WithNode("T")
 			cp.cfg.FromNode = "A"

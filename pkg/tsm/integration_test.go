@@ -3,8 +3,12 @@ package tsm
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"testing"
 	"time"
 )
@@ -214,4 +218,81 @@ func readRange(t *testing.T, path string, off, n int64) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestSimRestoreMatching restores many small files of one directory in one run, as the
+// snapshots command reads every metadata object, and only those the pattern names.
+func TestSimRestoreMatching(t *testing.T) {
+	srv := newSimServer(t)
+	c := srv.client("TSMTEST-NODE1")
+	ctx := simContext(t)
+	dir := t.TempDir()
+	want := map[string][]byte{}
+	for i := range 3 {
+		name := filepath.Join(dir, fmt.Sprintf("m-%d.json", i))
+		want[filepath.Base(name)] = randomBytes(t, 100+i)
+		if err := os.WriteFile(name, want[filepath.Base(name)], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.BackupFile(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A replaced object: its newest version is the one restored.
+	first := filepath.Join(dir, "m-0.json")
+	want["m-0.json"] = randomBytes(t, 99)
+	if err := os.WriteFile(first, want["m-0.json"], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BackupFile(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.json")
+	if err := os.WriteFile(other, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BackupFile(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := filepath.Join(t.TempDir(), "into")
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.RestoreMatching(ctx, filepath.Join(dir, "m-*.json"), dst)
+	if err != nil {
+		t.Fatalf("restore matching: %v", err)
+	}
+	if res.Stats.Restored != 3 {
+		t.Errorf("restored %d objects, want 3", res.Stats.Restored)
+	}
+	got := map[string][]byte{}
+	err = filepath.WalkDir(dst, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		got[e.Name()] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("restored files %v, want %v", keys(got), keys(want))
+	}
+
+	if _, err := c.RestoreMatching(ctx, filepath.Join(dir, "none-*.json"), dst); !IsNotFound(err) {
+		t.Errorf("restore of a pattern nothing matches: %v, want not-found", err)
+	}
+	noSimLeft(t)
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

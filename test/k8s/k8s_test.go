@@ -3,6 +3,9 @@
 package k8s
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,10 +81,11 @@ func TestKubernetes(t *testing.T) {
 		}
 		var want []string
 		if backup.handle != "" {
-			want = []string{objectOf(backup.handle)}
+			// The backup, then its metadata object (objects are listed in the order stored).
+			want = []string{objectOf(backup.handle), "/" + filepath.Base(objectOf(backup.handle)) + ".json"}
 		}
 		if got := srv.objects(t); !sameObjects(got, want) {
-			t.Errorf("TSM holds %v, want only the retained backup %v", got, want)
+			t.Errorf("TSM holds %v, want only the retained backup and its metadata %v", got, want)
 		}
 	})
 
@@ -251,9 +255,10 @@ func deleteDuringUpload(t *testing.T, c *cluster, srv *server, a *kubeNode) {
 }
 
 type retained struct {
-	handle string
-	size   string
-	data   content
+	handle  string
+	content string // the VolumeSnapshotContent's name in the first cluster
+	size    string
+	data    content
 }
 
 // retainBackup takes a snapshot with deletionPolicy Retain and deletes the VolumeSnapshot and
@@ -272,40 +277,31 @@ func retainBackup(t *testing.T, c *cluster, a *kubeNode) retained {
 	m.release(t)
 	deleteVS(t, c, "snap-dr")
 	deletePVC(t, c, "src-dr")
-	return retained{handle: s.handle, size: str(vs, "status", "restoreSize"), data: want}
+	return retained{handle: s.handle, content: str(vs, "status", "boundVolumeSnapshotContentName"), size: str(vs, "status", "restoreSize"), data: want}
 }
 
-// disasterRecovery: a fresh control plane and fresh driver state; a VolumeSnapshotContent
-// made by hand with the backup's snapshot handle (pre-provisioned, Retain) and a
-// VolumeSnapshot bound to it become ready, and a PVC restored from it holds the data.
+// disasterRecovery: a fresh control plane and fresh driver state; `tsm-csi-sidecar snapshots
+// import`, run as in node-b's driver container, piped into `kubectl apply -f -`, brings the
+// backup back under its original VolumeSnapshot and VolumeSnapshotContent names (read from its
+// metadata object in TSM); the VolumeSnapshot becomes ready, and a PVC restored from it holds
+// the data, verified against the snapshot's digest.
 func disasterRecovery(t *testing.T, srv *server, backup retained) {
 	c := startCluster(t, filepath.Join(root, "c2"))
 	a := startNode(t, c, srv, "node-a")
 	b := startNode(t, c, srv, "node-b")
-	const vsc, vs = "recovered-content", "recovered"
-	_, err := c.api.create(snapAPI+"/volumesnapshotcontents", obj{
-		"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
-		"metadata": obj{"name": vsc, "labels": obj{
-			// With distributed snapshotting only the node named here checks the content.
-			"snapshot.storage.kubernetes.io/managed-by": b.name,
-		}},
-		"spec": obj{
-			"deletionPolicy":          "Retain",
-			"driver":                  driverName,
-			"source":                  obj{"snapshotHandle": backup.handle},
-			"volumeSnapshotClassName": "tsm-image",
-			"volumeSnapshotRef":       obj{"name": vs, "namespace": ns},
-		},
-	})
-	if err != nil {
-		t.Fatalf("create the VolumeSnapshotContent: %v", err)
+	const vs = "snap-dr"
+	manifests := importBackups(t, c, srv, b)
+	apply := exec.Command(filepath.Join(k8sCache, "bin", "kubectl"), "--kubeconfig="+c.adminKC, "apply", "-f", "-")
+	apply.Stdin = strings.NewReader(manifests)
+	if out, err := apply.CombinedOutput(); err != nil {
+		t.Fatalf("snapshots import | kubectl apply -f -: %v\n%s\nmanifests:\n%s", err, out, manifests)
 	}
-	if _, err := c.api.create(snapAPI+"/namespaces/"+ns+"/volumesnapshots", obj{
-		"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-		"metadata": obj{"name": vs},
-		"spec":     obj{"source": obj{"volumeSnapshotContentName": vsc}},
-	}); err != nil {
-		t.Fatalf("create the VolumeSnapshot: %v", err)
+	content, err := c.api.get(vscPath(backup.content))
+	if err != nil {
+		t.Fatalf("the import did not bring back VolumeSnapshotContent %s: %v\n%s", backup.content, err, manifests)
+	}
+	if got := str(content, "spec", "source", "snapshotHandle"); got != backup.handle {
+		t.Errorf("the imported content's handle is %s, want %s", got, backup.handle)
 	}
 	waitReady(t, c, vs, readyWait)
 	createPVC(t, c, "dr-restore", a.name, false, volSizeStr, vs)
@@ -314,15 +310,45 @@ func disasterRecovery(t *testing.T, srv *server, backup retained) {
 	if got := read(t, m, volSize); !got.equal(backup.data) {
 		t.Errorf("the recovered volume differs from the backup\n got  %v\n want %v", got, backup.data)
 	}
+	if lines := grepFile(a.driver.Log, "Restored data verified against the snapshot's digest"); !strings.Contains(strings.Join(lines, "\n"), "verified") {
+		t.Errorf("node-a did not verify the recovered volume against the snapshot's digest")
+	}
 	m.release(t)
 	deletePVC(t, c, "dr-restore")
 	// Done: let Kubernetes delete the backup from TSM.
-	if _, err := c.api.patch(vscPath(vsc), obj{"spec": obj{"deletionPolicy": "Delete"}}); err != nil {
+	if _, err := c.api.patch(vscPath(backup.content), obj{"spec": obj{"deletionPolicy": "Delete"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.api.delete(vsPath(vs)); err != nil {
 		t.Fatal(err)
 	}
 	gone(t, c, "VolumeSnapshot "+vs, vsPath(vs))
-	gone(t, c, "VolumeSnapshotContent "+vsc, vscPath(vsc))
+	gone(t, c, "VolumeSnapshotContent "+backup.content, vscPath(backup.content))
+}
+
+// importBackups runs `tsm-csi-sidecar snapshots import` as an administrator runs it with
+// `kubectl exec` in node n's driver container: the container's arguments as they are (the
+// harness's paths replaced as for the driver) and its NODE_NAME, and returns what it printed.
+func importBackups(t *testing.T, c *cluster, srv *server, n *kubeNode) string {
+	t.Helper()
+	ds, cm := c.daemonSet()
+	ctr := container(t, ds, "tsm-csi-sidecar")
+	env := containerEnv(t, ctr, cm, n.name, dsName+"-"+n.name)
+	args := []string{"snapshots", "import"}
+	for _, a := range containerArgs(t, ctr, env) {
+		if !strings.HasPrefix(a, "--state-dir=") {
+			args = append(args, a)
+		}
+	}
+	args = append(args, "--state-dir="+n.driver.StateDir, "--dsmc="+bins.Dsmc, "--tsm-volume-prefix="+prefix, "--tsm-meta-dir="+srv.dir+".meta")
+	cmd := exec.Command(bins.Driver, args...)
+	agent := field(cm, "data", "agent-prefix").(string) + n.name
+	cmd.Env = append(os.Environ(), "DSMSIM_ROOT="+srv.dir, "DSMSIM_NODE="+agent, "NODE_NAME="+env["NODE_NAME"])
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tsm-csi-sidecar %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	t.Logf("snapshots import: %s", strings.TrimSpace(errb.String()))
+	return out.String()
 }
