@@ -22,21 +22,7 @@ import (
 // (the default), and on one started with --snapshot-digests=false --verify-restores=false, in
 // the same run, alternating. Metrics: digest-s, plain-s (per round trip), ratio (goal <= 1.15).
 func BenchmarkDigestRoundTrip1GiB(b *testing.B) {
-	needRoot(b)
-	dir, err := os.MkdirTemp("", "tdb")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	bins, err := harness.Build(filepath.Join(dir, "bin"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	mnt, undo, err := harness.ScratchFS(dir, "xfs", 16<<30)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = undo() })
+	dir, bins, mnt := xfsBench(b, "tdb")
 	const size = 1 << 30
 	type side struct {
 		name string

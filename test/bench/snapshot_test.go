@@ -19,21 +19,7 @@ import (
 // measured call waits for the previous upload to finish first, so uploads do not overlap the
 // measurement. Metric: ratio (4 GiB / 64 MiB; goal <= 2).
 func BenchmarkCreateSnapshotCut(b *testing.B) {
-	needRoot(b)
-	dir, err := os.MkdirTemp("", "tcb")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = os.RemoveAll(dir) })
-	bins, err := harness.Build(filepath.Join(dir, "bin"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	mnt, undo, err := harness.ScratchFS(dir, "xfs", 16<<30)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = undo() })
+	dir, bins, mnt := xfsBench(b, "tcb")
 	d, err := harness.Start(context.Background(), harness.DriverConfig{
 		Bin: bins, Dir: dir, StateDir: filepath.Join(mnt, "state"), NodeID: "bench",
 		TSMNode: "BENCH", ServerDir: filepath.Join(dir, "server"), Prefix: randomName("bench"),
@@ -106,4 +92,24 @@ func BenchmarkCreateSnapshotCut(b *testing.B) {
 	b.ReportMetric(float64(tSmall.Microseconds())/float64(b.N)/1000, "64MiB-ms")
 	b.ReportMetric(float64(tLarge.Microseconds())/float64(b.N)/1000, "4GiB-ms")
 	b.ReportMetric(float64(tLarge)/float64(tSmall), "ratio")
+}
+
+// xfsBench is the set-up of a benchmark with drivers: root, fresh binaries, and a 16 GiB scratch
+// xfs (reflink cuts) mounted below a temporary directory; all undone when b ends.
+func xfsBench(b *testing.B, name string) (dir string, bins harness.Binaries, mnt string) {
+	needRoot(b)
+	dir, err := os.MkdirTemp("", name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if bins, err = harness.Build(filepath.Join(dir, "bin")); err != nil {
+		b.Fatal(err)
+	}
+	mnt, undo, err := harness.ScratchFS(dir, "xfs", 16<<30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = undo() })
+	return dir, bins, mnt
 }
