@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,7 @@ const adminUsage = `usage: dsmc-sim admin <command>   (server directory: $DSMSIM
   set servername NAME
   query objects [node=N] [type=image|file]
   damage object NAME offset=N [node=N] [type=image|file]
+  seed objects node=N type=image|file [mgmtclass=C]   (stdin: one "NAME SIZE" per line)
   fault add SPEC | fault list | fault clear | fault reset
   sweep
 `
@@ -39,7 +41,7 @@ func adminFail(format string, args ...any) error { return &adminErr{fmt.Sprintf(
 
 // runAdmin is the server-side administration of the simulator. Tests and demos
 // use it; the driver under test never does.
-func runAdmin(args []string, getenv func(string) string, out, errw io.Writer) int {
+func runAdmin(args []string, getenv func(string) string, in io.Reader, out, errw io.Writer) int {
 	root := getenv("DSMSIM_ROOT")
 	if root == "" {
 		_, _ = fmt.Fprintln(errw, "dsmc-sim admin: DSMSIM_ROOT is not set")
@@ -54,7 +56,7 @@ func runAdmin(args []string, getenv func(string) string, out, errw io.Writer) in
 		_, _ = fmt.Fprintln(errw, "dsmc-sim admin:", err)
 		return 12
 	}
-	a := &admin{s: s, out: out}
+	a := &admin{s: s, in: in, out: out}
 	err = a.dispatch(args)
 	var ae *adminErr
 	switch {
@@ -76,6 +78,7 @@ var errUsage = errors.New("usage")
 
 type admin struct {
 	s   *store.Store
+	in  io.Reader
 	out io.Writer
 }
 
@@ -142,6 +145,8 @@ func (a *admin) dispatch(args []string) error {
 		return a.queryObjects(rest)
 	case is(verb, "damage") && is(obj, "object"):
 		return a.damageObject(rest)
+	case is(verb, "seed") && is(obj, "objects"):
+		return a.seedObjects(rest)
 	case is(verb, "fault"):
 		return a.fault(args[1:])
 	case is(verb, "sweep"):
@@ -267,8 +272,10 @@ func (a *admin) queryNode(args []string) error {
 				bd = "Yes"
 			}
 			la := "never"
-			if !n.LastAccess.IsZero() {
-				la = n.LastAccess.Format(time.RFC3339)
+			if last, err := a.s.LastAccess(n.Name); err != nil {
+				return err
+			} else if !last.IsZero() {
+				la = last.Format(time.RFC3339)
 			}
 			_, _ = fmt.Fprintf(a.out, "%-24s %-14s %-10s %s\n", n.Name, n.PasswordAccess, bd, la)
 		}
@@ -462,6 +469,64 @@ func (a *admin) damageObject(args []string) error {
 		_, _ = fmt.Fprintf(a.out, "Byte %d of %s damaged.\n", off, pos[0])
 		return f.Sync()
 	})
+}
+
+// seedObjects stores the objects named on stdin ("NAME SIZE" per line) as new active versions
+// holding zeros, in one update of the server. It has no counterpart on a real server, where
+// objects come only from clients; it lets a test or a benchmark start from thousands of
+// backups without running the client thousands of times.
+func (a *admin) seedObjects(args []string) error {
+	m, pos := kv(args)
+	if len(pos) > 0 || m["node"] == "" {
+		return errUsage
+	}
+	node := strings.ToUpper(m["node"])
+	var typ string
+	switch strings.ToLower(m["type"]) {
+	case "image":
+		typ = store.TypeImage
+	case "file":
+		typ = store.TypeFile
+	default:
+		return errUsage
+	}
+	class := m["mgmtclass"]
+	if class == "" {
+		class = "DEFAULT"
+	}
+	now := time.Now()
+	var objs []*store.Object
+	sc := bufio.NewScanner(a.in)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for line := 1; sc.Scan(); line++ {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if len(fields) != 2 || !strings.HasPrefix(fields[0], "/") || absName(fields[0]) != fields[0] {
+			return adminFail("line %d: want an absolute, clean NAME and a SIZE, got %q", line, sc.Text())
+		}
+		size, err := parseBytes(fields[1])
+		if err != nil {
+			return adminFail("line %d: %v", line, err)
+		}
+		o := &store.Object{Node: node, Type: typ, Name: fields[0], Size: size, MgmtClass: class, BackupTime: now, Owner: "root"}
+		if typ == store.TypeImage {
+			o.Filespace, o.FSType = o.Name, "RAW"
+		} else {
+			o.Filespace, o.FSType = filespaceOf(o.Name)
+			o.Mode, o.ModTime, o.AccessTime, o.ChangeTime = 0o600, now, now, now
+		}
+		objs = append(objs, o)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	err := a.s.Seed(objs)
+	if err == nil {
+		_, _ = fmt.Fprintf(a.out, "%d objects stored for node %s.\n", len(objs), node)
+	}
+	return err
 }
 
 func (a *admin) fault(args []string) error {

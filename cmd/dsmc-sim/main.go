@@ -14,7 +14,7 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "admin" {
-		os.Exit(runAdmin(os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+		os.Exit(runAdmin(os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 	}
 	watchSignals()
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)

@@ -93,13 +93,13 @@ func (c *client) connect() error {
 	now := time.Now()
 	var serverName string
 	var last time.Time
-	err = c.store.Update(func(st *store.State) error {
-		n := st.EnsureNode(c.node, now)
-		last = n.LastAccess
-		n.LastAccess = now
+	err = c.store.View(func(st *store.State) error {
 		serverName = st.ServerName
 		return nil
 	})
+	if err == nil {
+		last, err = c.store.Touch(c.node, now)
+	}
 	if err != nil {
 		c.diag("%v", err)
 		c.msg("ANS1017E")
@@ -137,22 +137,20 @@ func (c *client) connect() error {
 // use when create is set.
 func (c *client) nodeRecord(name string, create bool) (*store.Node, error) {
 	var out *store.Node
-	fn := func(st *store.State) error {
-		n := st.Node(name)
-		if n == nil && create {
-			n = st.EnsureNode(name, time.Now())
-		}
-		if n != nil {
+	look := func(st *store.State) error {
+		if n := st.Node(name); n != nil {
 			cp := *n
 			out = &cp
 		}
 		return nil
 	}
-	var err error
-	if create {
-		err = c.store.Update(fn)
-	} else {
-		err = c.store.View(fn)
+	// A look under the shared lock first: only a node's first session writes the state.
+	err := c.store.View(look)
+	if err == nil && out == nil && create {
+		err = c.store.Update(func(st *store.State) error {
+			st.EnsureNode(name, time.Now())
+			return look(st)
+		})
 	}
 	return out, err
 }

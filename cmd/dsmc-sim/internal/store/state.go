@@ -40,8 +40,7 @@ type Node struct {
 	BackDelete     bool         `json:"backDelete"`
 	ProxyAgents    []string     `json:"proxyAgents,omitempty"` // agents that may act as this node
 	Access         []AccessRule `json:"access,omitempty"`      // set access rules this node granted
-	Registered     time.Time    `json:"registered"`
-	LastAccess     time.Time    `json:"lastAccess,omitempty"`
+	Registered     time.Time    `json:"registered"`            // the last access is kept apart: Store.LastAccess
 }
 
 // AccessRule is one "set access" entry of an owner node.
@@ -66,13 +65,13 @@ type Object struct {
 	MgmtClass   string    `json:"mgmtClass"`
 	BackupTime  time.Time `json:"backupTime"`
 	Active      bool      `json:"active"`
-	Deactivated time.Time `json:"deactivated,omitempty"`
+	Deactivated time.Time `json:"deactivated,omitzero"`
 	Mode        uint32    `json:"mode,omitempty"`
 	UID         int       `json:"uid,omitempty"`
 	GID         int       `json:"gid,omitempty"`
-	ModTime     time.Time `json:"modTime,omitempty"`
-	AccessTime  time.Time `json:"accessTime,omitempty"`
-	ChangeTime  time.Time `json:"changeTime,omitempty"`
+	ModTime     time.Time `json:"modTime,omitzero"`
+	AccessTime  time.Time `json:"accessTime,omitzero"`
+	ChangeTime  time.Time `json:"changeTime,omitzero"`
 	Owner       string    `json:"owner,omitempty"`
 	Data        string    `json:"data"` // file name under data/
 }
@@ -127,6 +126,31 @@ func (s *State) AddVersion(o *Object, now time.Time) {
 	o.ID = s.NextID
 	o.Active = true
 	s.Objects = append(s.Objects, o)
+}
+
+// AddVersions is AddVersion for many objects in one pass over the versions held, so that
+// seeding a server with thousands of objects does not cost a scan per object. Objects later
+// in objs supersede earlier ones of the same name.
+func (s *State) AddVersions(objs []*Object, now time.Time) {
+	type key struct{ node, typ, name string }
+	active := make(map[key]*Object, len(s.Objects))
+	for _, o := range s.Objects {
+		if o.Active {
+			active[key{o.Node, o.Type, o.Name}] = o
+		}
+	}
+	for _, o := range objs {
+		k := key{o.Node, o.Type, o.Name}
+		if old := active[k]; old != nil {
+			old.Active = false
+			old.Deactivated = now
+		}
+		s.NextID++
+		o.ID = s.NextID
+		o.Active = true
+		active[k] = o
+		s.Objects = append(s.Objects, o)
+	}
 }
 
 // Remove drops the given versions and returns the names of their data files.

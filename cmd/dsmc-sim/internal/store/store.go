@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,10 +17,15 @@ import (
 )
 
 const (
-	lockName  = "lock"
-	stateName = "state.json"
-	dataDir   = "data"
-	tmpDir    = "tmp"
+	lockName = "lock"
+	// accessDir holds each node's last access time in a file of its own, so that logging in
+	// writes nothing that other sessions read: sessions of one server run side by side, as
+	// they do on a real server, instead of queueing for the state lock.
+	accessDir  = "access"
+	accessLock = "access.lock"
+	stateName  = "state.json"
+	dataDir    = "data"
+	tmpDir     = "tmp"
 	// FaultFile is the fault injection file read by every client process.
 	FaultFile = "faults"
 	// tmpGrace keeps the sweeper away from uploads that were just created and
@@ -34,11 +41,20 @@ const DefaultServerName = "DSMSIM"
 type Store struct {
 	Root  string
 	Fsync bool // fsync data and state before they become visible
+
+	// One client run reads the state several times (node record, server name, the command
+	// itself); with thousands of versions each parse costs far more than the command, so the
+	// state a View parsed is kept, with its file held open, and reused while state.json is
+	// still that file. Every save renames a new file into place, and the held descriptor keeps
+	// the old inode from being reused, so "same file" means "unchanged". View functions only
+	// read the state; Update always parses afresh and forgets the kept one.
+	viewed     *State
+	viewedFile *os.File
 }
 
 // Open creates the layout under root if needed.
 func Open(root string) (*Store, error) {
-	for _, d := range []string{root, filepath.Join(root, dataDir), filepath.Join(root, tmpDir)} {
+	for _, d := range []string{root, filepath.Join(root, dataDir), filepath.Join(root, tmpDir), filepath.Join(root, accessDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
@@ -65,13 +81,19 @@ func (s *Store) lock(how int) (*os.File, error) {
 }
 
 func (s *Store) load() (*State, error) {
-	st := &State{}
 	b, err := os.ReadFile(filepath.Join(s.Root, stateName))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
+	if errors.Is(err, os.ErrNotExist) {
+		b, err = nil, nil
+	}
+	if err != nil {
 		return nil, err
-	default:
+	}
+	return parseState(b)
+}
+
+func parseState(b []byte) (*State, error) {
+	st := &State{}
+	if b != nil {
 		if err := json.Unmarshal(b, st); err != nil {
 			return nil, fmt.Errorf("corrupt %s: %w", stateName, err)
 		}
@@ -86,6 +108,45 @@ func (s *Store) load() (*State, error) {
 		st.ServerName = DefaultServerName
 	}
 	return st, nil
+}
+
+// loadForView is load, reusing the state the last View parsed while state.json is that file.
+// It runs under the lock.
+func (s *Store) loadForView() (*State, error) {
+	path := filepath.Join(s.Root, stateName)
+	if s.viewed != nil {
+		cur, err := os.Stat(path)
+		held, herr := s.viewedFile.Stat()
+		if err == nil && herr == nil && os.SameFile(cur, held) {
+			return s.viewed, nil
+		}
+	}
+	s.forgetViewed()
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return parseState(nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(f)
+	var st *State
+	if err == nil {
+		st, err = parseState(b)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	s.viewed, s.viewedFile = st, f
+	return st, nil
+}
+
+func (s *Store) forgetViewed() {
+	if s.viewedFile != nil {
+		_ = s.viewedFile.Close()
+	}
+	s.viewed, s.viewedFile = nil, nil
 }
 
 func (s *Store) save(st *State) error {
@@ -127,7 +188,7 @@ func (s *Store) View(fn func(*State) error) error {
 		return err
 	}
 	defer func() { _ = l.Close() }()
-	st, err := s.load()
+	st, err := s.loadForView()
 	if err != nil {
 		return err
 	}
@@ -141,6 +202,7 @@ func (s *Store) Update(fn func(*State) error) error {
 		return err
 	}
 	defer func() { _ = l.Close() }()
+	s.forgetViewed()
 	st, err := s.load()
 	if err != nil {
 		return err
@@ -149,6 +211,50 @@ func (s *Store) Update(fn func(*State) error) error {
 		return err
 	}
 	return s.save(st)
+}
+
+// Touch records now as node's last access and returns the one before (zero if none).
+func (s *Store) Touch(node string, now time.Time) (time.Time, error) {
+	f, err := os.OpenFile(filepath.Join(s.Root, accessLock), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer func() { _ = f.Close() }()
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	last, err := s.LastAccess(node)
+	if err != nil {
+		return time.Time{}, err
+	}
+	b, err := now.MarshalText()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return last, s.writeAtomic(s.accessFile(node), b)
+}
+
+// LastAccess is node's last access time, zero if it never logged in.
+func (s *Store) LastAccess(node string) (time.Time, error) {
+	var t time.Time
+	b, err := os.ReadFile(s.accessFile(node))
+	if errors.Is(err, os.ErrNotExist) {
+		return t, nil
+	}
+	if err != nil {
+		return t, err
+	}
+	return t, t.UnmarshalText(b)
+}
+
+func (s *Store) accessFile(node string) string {
+	return filepath.Join(s.Root, accessDir, url.PathEscape(strings.ToUpper(node)))
 }
 
 // WithFileLocked runs fn with the exclusive lock held, for files that live next
@@ -191,6 +297,39 @@ func randomName() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// Seed records objs as new active versions in one update (registering their nodes on first
+// use, as a client's first session does), each with an all-zero data file of
+// its Size (sparse: it takes no blocks), so tests can give a server thousands of objects
+// without thousands of client runs. The data files are made under the exclusive lock, so a
+// concurrent sweep cannot take them for leftovers before they are recorded.
+func (s *Store) Seed(objs []*Object) error {
+	return s.Update(func(st *State) error {
+		var made []string
+		for _, o := range objs {
+			name := randomName()
+			f, err := os.OpenFile(filepath.Join(s.Root, dataDir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err == nil {
+				made = append(made, name)
+				err = f.Truncate(o.Size)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				s.RemoveData(made)
+				return err
+			}
+			o.Data = name
+		}
+		now := time.Now()
+		for _, o := range objs {
+			st.EnsureNode(o.Node, now)
+		}
+		st.AddVersions(objs, now)
+		return nil
+	})
 }
 
 // Upload is object data being received. It lives in tmp/ under an flock held by

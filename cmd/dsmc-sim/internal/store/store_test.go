@@ -136,3 +136,119 @@ func TestSweepRemovesOnlyDeadUploads(t *testing.T) {
 		t.Fatal("unreferenced data file not swept")
 	}
 }
+
+// TestSeed: seeded objects are active versions (a later one of the same name supersedes the
+// earlier), with all-zero sparse data of their size, and their node is registered.
+func TestSeed(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := []*Object{
+		{Node: "N", Type: TypeImage, Name: "/dev/a", Size: 1 << 30},
+		{Node: "N", Type: TypeImage, Name: "/dev/b", Size: 4096},
+		{Node: "N", Type: TypeImage, Name: "/dev/a", Size: 8192},
+	}
+	if err := s.Seed(objs); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.View(func(st *State) error {
+		if st.Node("N") == nil {
+			t.Error("node N not registered")
+		}
+		if len(st.Objects) != 3 {
+			t.Fatalf("%d versions, want 3", len(st.Objects))
+		}
+		for i, want := range []bool{false, true, true} {
+			if o := st.Objects[i]; o.Active != want || o.ID != uint64(i+1) {
+				t.Errorf("version %d (%s): active %v id %d, want %v %d", i, o.Name, o.Active, o.ID, want, i+1)
+			}
+		}
+		for _, o := range st.Objects {
+			fi, err := os.Stat(filepath.Join(s.Root, dataDir, o.Data))
+			if err != nil || fi.Size() != o.Size {
+				t.Errorf("data of %s: %v, size %v, want %d", o.Name, err, fi, o.Size)
+			}
+		}
+		return nil
+	})
+	if err := s.Sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(s.Root, dataDir, "*")); len(m) != 3 {
+		t.Fatalf("after a sweep %d data files, want 3", len(m))
+	}
+}
+
+// TestViewReusesTheUnchangedState: a View parses state.json once and reuses it while no one
+// saved; a save by this store or by another process (another Store on the same directory) is
+// seen by the next View.
+func TestViewReusesTheUnchangedState(t *testing.T) {
+	root := t.TempDir()
+	s, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(s *Store, name string) {
+		t.Helper()
+		if err := s.Update(func(st *State) error {
+			st.AddVersion(&Object{Node: "N", Type: TypeFile, Name: name}, time.Now())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view := func() *State {
+		t.Helper()
+		var got *State
+		if err := s.View(func(st *State) error { got = st; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	add(s, "/a")
+	first := view()
+	if view() != first {
+		t.Error("an unchanged state was parsed again")
+	}
+	add(s, "/b")
+	if st := view(); st == first || len(st.Objects) != 2 {
+		t.Errorf("after this store's save: %d versions (same state: %v), want 2", len(st.Objects), st == first)
+	}
+	second := view()
+	add(other, "/c")
+	if st := view(); st == second || len(st.Objects) != 3 {
+		t.Errorf("after another store's save: %d versions (same state: %v), want 3", len(st.Objects), st == second)
+	}
+}
+
+// TestTouch: the last access is per node and Touch answers the one before.
+func TestTouch(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	t2 := t1.Add(time.Hour)
+	for _, step := range []struct {
+		node      string
+		now, want time.Time
+	}{
+		{"A", t1, time.Time{}},
+		{"a", t2, t1}, // node names are upper-cased
+		{"B/X", t1, time.Time{}},
+		{"A", t2, t2},
+	} {
+		last, err := s.Touch(step.node, step.now)
+		if err != nil || !last.Equal(step.want) {
+			t.Errorf("Touch(%s, %v) = %v, %v; want %v", step.node, step.now, last, err, step.want)
+		}
+	}
+	if got, err := s.LastAccess("B/X"); err != nil || !got.Equal(t1) {
+		t.Errorf("LastAccess(B/X) = %v, %v", got, err)
+	}
+}
