@@ -90,6 +90,7 @@ type Driver struct {
 	outcomes  sync.Map // volume id -> *restoreOutcome: restore results no record could hold
 	metrics   *metrics
 	health    *tsmHealth // watches the TSM session from Start on; nil without a client
+	walks     *walkCache // listings of ListSnapshots walks in progress
 
 	stateLock *os.File
 	stopOnce  sync.Once
@@ -158,6 +159,7 @@ func NewDriver(opts Options, client *tsm.Client, mounter *mount.Mounter) (*Drive
 		longSlots:   make(chan struct{}, max(1, opts.MaxConcurrentDsmc-1)),
 		jobs:        newJobs(),
 		metrics:     newMetrics(),
+		walks:       newWalkCache(time.Now),
 		space:       &ledger{ratio: opts.OvercommitRatio},
 	}
 	codec, err := newHandleCodec(opts.VolumePrefix, filepath.Clean(opts.LinkDir), d.fileDir, opts.MetaDir)

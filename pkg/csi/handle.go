@@ -121,6 +121,20 @@ func (c handleCodec) ref(mode tsm.Mode, owner, key, volumeID string, size int64)
 }
 
 func (c handleCodec) encode(r snapshotRef) (string, error) {
+	id, err := c.encodeChecked(r)
+	if err != nil {
+		return "", err
+	}
+	if _, err := c.decode(id); err != nil {
+		return "", fmt.Errorf("snapshot id %q does not decode: %w", id, err)
+	}
+	return id, nil
+}
+
+// encodeChecked is encode for a reference that decode or fromObject made, with an owner that
+// decode accepts (the driver's own asnodename, checked at start): only the length is left to
+// check. Listing thousands of backups would otherwise parse every object name twice.
+func (c handleCodec) encodeChecked(r snapshotRef) (string, error) {
 	m := "i"
 	if r.Mode == tsm.ModeFile {
 		m = "f"
@@ -128,9 +142,6 @@ func (c handleCodec) encode(r snapshotRef) (string, error) {
 	id := handleVersion + ":" + m + ":" + r.Owner + ":" + r.Object
 	if len(id) > 128 {
 		return "", fmt.Errorf("snapshot id %d bytes long, the CSI limit is 128: shorten --tsm-volume-prefix, the link directory or --tsm-asnodename", len(id))
-	}
-	if _, err := c.decode(id); err != nil {
-		return "", fmt.Errorf("snapshot id %q does not decode: %w", id, err)
 	}
 	return id, nil
 }

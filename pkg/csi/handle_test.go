@@ -156,5 +156,9 @@ func FuzzHandleDecode(f *testing.F) {
 		if err != nil || again != id {
 			t.Fatalf("decode(%q) = %+v, re-encodes to %q (%v)", id, r, again, err)
 		}
+		// What ListSnapshots uses for the objects it lists: the same id without decoding it again.
+		if checked, err := c.encodeChecked(r); err != nil || checked != id {
+			t.Fatalf("encodeChecked(%+v) = %q (%v), want %q", r, checked, err, id)
+		}
 	})
 }

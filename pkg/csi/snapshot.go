@@ -2,11 +2,9 @@ package csi
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -336,46 +334,6 @@ func (d *Driver) queryObjects(ctx context.Context, c *tsm.Client, mode tsm.Mode,
 	return l.Objects, nil
 }
 
-func (d *Driver) ListSnapshots(ctx context.Context, req *csi.ListSnapshotsRequest) (*csi.ListSnapshotsResponse, error) {
-	if req.GetMaxEntries() < 0 {
-		return nil, errInvalid("max_entries must not be negative")
-	}
-	after := ""
-	if t := req.GetStartingToken(); t != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(t)
-		if err != nil {
-			return nil, errAborted("invalid starting token %q", t)
-		}
-		if _, err := d.codec.decode(string(raw)); err != nil {
-			return nil, errAborted("invalid starting token %q", t)
-		}
-		after = string(raw)
-	}
-	var entries []*csi.Snapshot
-	var err error
-	if id := req.GetSnapshotId(); id != "" {
-		entries, err = d.snapshotByID(ctx, id)
-	} else {
-		entries, err = d.allSnapshots(ctx)
-	}
-	if err != nil {
-		return nil, err
-	}
-	resp := &csi.ListSnapshotsResponse{}
-	for _, s := range entries {
-		if s.SnapshotId <= after || (req.GetSourceVolumeId() != "" && s.SourceVolumeId != req.GetSourceVolumeId()) {
-			continue
-		}
-		if req.GetMaxEntries() > 0 && len(resp.Entries) == int(req.GetMaxEntries()) {
-			last := resp.Entries[len(resp.Entries)-1].Snapshot.SnapshotId
-			resp.NextToken = base64.RawURLEncoding.EncodeToString([]byte(last))
-			break
-		}
-		resp.Entries = append(resp.Entries, &csi.ListSnapshotsResponse_Entry{Snapshot: s})
-	}
-	return resp, nil
-}
-
 func (d *Driver) snapshotByID(ctx context.Context, id string) ([]*csi.Snapshot, error) {
 	ref, err := d.codec.decode(id)
 	if err != nil {
@@ -394,53 +352,6 @@ func (d *Driver) snapshotByID(ctx context.Context, id string) ([]*csi.Snapshot, 
 		}
 	}
 	return nil, nil
-}
-
-// allSnapshots merges the local records (snapshots in flight, and those taken here) with what
-// TSM holds, so that backups made before a node was lost are still listed. Sorted by id.
-func (d *Driver) allSnapshots(ctx context.Context) ([]*csi.Snapshot, error) {
-	byID := map[string]*csi.Snapshot{}
-	keys, err := d.snaps.keys()
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range keys {
-		s, err := d.loadSnapshot(k)
-		if err != nil || s.Phase == snapCutting {
-			continue
-		}
-		byID[s.ID] = d.snapshotOf(s)
-	}
-	owner := d.tsm.AsNodeName()
-	for _, mode := range []tsm.Mode{tsm.ModeImage, tsm.ModeFile} {
-		spec := ""
-		if mode == tsm.ModeFile {
-			spec = filepath.Join(d.fileDir, d.opts.VolumePrefix+"-*")
-		}
-		objs, err := d.queryObjects(ctx, d.tsm, mode, spec)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range objs {
-			ref, err := d.codec.fromObject(mode, owner, o.Name)
-			if err != nil {
-				continue
-			}
-			id, err := d.codec.encode(ref)
-			if err != nil {
-				continue
-			}
-			if _, seen := byID[id]; !seen {
-				byID[id] = d.csiSnapshot(id, ref.VolumeID, ref.SizeBytes, o.BackupTime, true)
-			}
-		}
-	}
-	out := make([]*csi.Snapshot, 0, len(byID))
-	for _, s := range byID {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].SnapshotId < out[j].SnapshotId })
-	return out, nil
 }
 
 func removeIfExists(path string) error {
