@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,8 +65,14 @@ func Build(dir string) (Binaries, error) {
 
 // Admin runs a simulator administration command against the server in serverDir.
 func (b Binaries) Admin(serverDir string, args ...string) error {
+	return b.AdminInput(serverDir, nil, args...)
+}
+
+// AdminInput is Admin with stdin read from in (admin seed objects reads its names there).
+func (b Binaries) AdminInput(serverDir string, in io.Reader, args ...string) error {
 	cmd := exec.Command(b.Dsmc, append([]string{"admin"}, args...)...)
 	cmd.Env = append(os.Environ(), "DSMSIM_ROOT="+serverDir)
+	cmd.Stdin = in
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("dsmc admin %v: %v\n%s", args, err, out)
 	}
@@ -179,6 +186,14 @@ func (d *Driver) waitReady(ctx context.Context) error {
 	}
 	d.conn = conn
 	return nil
+}
+
+// Pid is the driver's process id (0 when it is not running).
+func (d *Driver) Pid() int {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
 }
 
 // Conn is a client connection to the driver.
