@@ -34,8 +34,9 @@ import (
 //
 // The pages of one walk are therefore a listing of the moment of its first page: a snapshot
 // created after it is not in the later pages, and one deleted meanwhile is still there. The CSI
-// spec allows it ("The CO SHALL NOT expect a consistent view of snapshots when paging through
-// the snapshot list"), and the first page of every walk lists afresh.
+// spec allows it ("The CO SHALL NOT expect a consistent "view" of all snapshots when paging
+// through the snapshot list via multiple calls to ListSnapshots"), and the first page of every
+// walk lists afresh.
 
 const (
 	// walkTTL bounds how old a walk's listing may be when it serves a page. A CO pages through
