@@ -73,3 +73,9 @@ func (b *capBuffer) String() string {
 	out = append(out, b.tail[:b.pos]...)
 	return string(out)
 }
+
+func (b *capBuffer) droppedBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.dropped
+}

@@ -252,6 +252,11 @@ func (c *Client) query(ctx context.Context, cmd command, verr error, parse func(
 	if err != nil {
 		return nil, err
 	}
+	if res.raw.StdoutDropped > 0 {
+		return nil, resultError(cmd, res, KindFailed, fmt.Sprintf(
+			"dsmc printed more than %d MiB; %d bytes in the middle were not kept, so the listing would miss objects",
+			QueryMaxOutput>>20, res.raw.StdoutDropped))
+	}
 	// Rows are read even after a no-match message: a real client printed
 	// both in one run (sample 08), and dropping rows would hide objects.
 	objs, skipped := parse(res.raw.Stdout)
@@ -300,7 +305,11 @@ func (c *Client) runStdin(ctx context.Context, cmd command, verr error, answers 
 	logArgs := pw.redactAll(RedactArgs(args))
 
 	started := time.Now()
-	raw, runErr := c.runner.Run(ctx, Invocation{Binary: c.binary(), Args: args, Stdin: stdin, Timeout: c.cfg.Timeout})
+	inv := Invocation{Binary: c.binary(), Args: args, Stdin: stdin, Timeout: c.cfg.Timeout}
+	if cmd.class == classQuery {
+		inv.MaxOutput = QueryMaxOutput
+	}
+	raw, runErr := c.runner.Run(ctx, inv)
 	ran := time.Since(started)
 	// dsmc's output is parsed and judged as printed: a password that is also a word dsmc
 	// prints ("Total", "Objects") must not blank out the statistics or messages. Redaction is

@@ -472,3 +472,38 @@ func skippedOnly(t *testing.T, v any) {
 		t.Errorf("listing %+v, want only skipped rows", l)
 	}
 }
+
+// TestQueryNeverListsWithoutItsMiddle: a query runs with the larger output bound, and a query
+// whose output still overflowed is an error, not a listing that silently lacks rows.
+func TestQueryNeverListsWithoutItsMiddle(t *testing.T) {
+	row := "  1,024  B  2026-12-06 03:00:00    DEFAULT   A  /var/lib/tsm-csi/tsm/backup-a\n"
+	for _, tc := range []struct {
+		name    string
+		dropped int64
+		wantErr bool
+	}{
+		{"whole output", 0, false},
+		{"middle dropped", 4096, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeRunner{respond: func(Invocation) (Output, error) {
+				return Output{Stdout: row + row, StdoutDropped: tc.dropped}, nil
+			}}
+			l, err := NewClient(Config{}, f).QueryBackupListing(context.Background(), "/var/lib/tsm-csi/tsm/backup-*", false)
+			if f.last().MaxOutput != QueryMaxOutput {
+				t.Errorf("query ran with output bound %d, want %d", f.last().MaxOutput, QueryMaxOutput)
+			}
+			switch {
+			case tc.wantErr && (err == nil || KindOf(err) != KindFailed || !strings.Contains(err.Error(), "would miss objects")):
+				t.Fatalf("overflowed query: %v, %v", l, err)
+			case !tc.wantErr && (err != nil || len(l.Objects) != 2):
+				t.Fatalf("query: %v, %v", l, err)
+			}
+		})
+	}
+	f := &fakeRunner{}
+	_, _ = NewClient(Config{}, f).BackupFile(context.Background(), "/x/y")
+	if f.last().MaxOutput != 0 {
+		t.Errorf("a backup ran with output bound %d, want the runner's own", f.last().MaxOutput)
+	}
+}

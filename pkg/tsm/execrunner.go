@@ -17,6 +17,9 @@ import (
 const (
 	// DefaultMaxOutput bounds what is kept of each of stdout and stderr.
 	DefaultMaxOutput = 4 << 20
+	// QueryMaxOutput bounds what a query may print: about 500,000 rows. A
+	// longer listing is an error, never a listing without its middle.
+	QueryMaxOutput = 64 << 20
 	// defaultWaitDelay bounds how long Wait may block on pipes after the
 	// process group is gone; nothing should hold them by then, so this only
 	// matters if a process escaped the group (setsid).
@@ -64,7 +67,10 @@ func (r ExecRunner) Run(ctx context.Context, inv Invocation) (Output, error) {
 		return out, contextError(ctx, err, "not started")
 	}
 
-	limit := r.MaxOutput
+	limit := inv.MaxOutput
+	if limit <= 0 {
+		limit = r.MaxOutput
+	}
 	if limit <= 0 {
 		limit = DefaultMaxOutput
 	}
@@ -106,6 +112,7 @@ func (r ExecRunner) Run(ctx context.Context, inv Invocation) (Output, error) {
 	waitErr := cmd.Wait()
 	out.Duration = time.Since(start)
 	out.Stdout, out.Stderr = stdout.String(), stderr.String()
+	out.StdoutDropped = stdout.droppedBytes()
 
 	st := cmd.ProcessState
 	if st == nil {

@@ -327,6 +327,17 @@ echo TAIL-OUT; echo TAIL-ERR >&2`)
 	if !strings.HasPrefix(out.Stderr, "HEAD-ERR\n") || !strings.HasSuffix(out.Stderr, "\nTAIL-ERR\n") {
 		t.Errorf("stderr lost its ends")
 	}
+	if out.StdoutDropped < 5000000-limit {
+		t.Errorf("StdoutDropped = %d, want about %d", out.StdoutDropped, 5000000-limit)
+	}
+	// An invocation's own bound wins over the runner's.
+	out, err = runBounded(t, context.Background(), ExecRunner{MaxOutput: limit}, Invocation{Binary: bin, MaxOutput: 16 << 20}, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.StdoutDropped != 0 || strings.Contains(out.Stdout, "bytes omitted") || len(out.Stdout) < 5000000 {
+		t.Errorf("with a 16 MiB bound: %d bytes kept, %d dropped", len(out.Stdout), out.StdoutDropped)
+	}
 }
 
 // capBuffer against the obvious implementation, for random write sizes.

@@ -21,6 +21,9 @@ type Invocation struct {
 	// Timeout bounds the run in addition to the context's deadline; 0 means
 	// no extra bound.
 	Timeout time.Duration
+	// MaxOutput, when set, bounds each of stdout and stderr instead of the
+	// runner's own limit: a query's rows are all needed.
+	MaxOutput int
 }
 
 // Output is what a dsmc run produced. A non-zero RC is not an error of the
@@ -31,4 +34,7 @@ type Output struct {
 	RC             int
 	Stdout, Stderr string
 	Duration       time.Duration
+	// StdoutDropped counts the bytes of stdout that did not fit the limit
+	// and were left out of Stdout (its middle, where a marker line says so).
+	StdoutDropped int64
 }
