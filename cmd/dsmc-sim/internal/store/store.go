@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,7 +48,10 @@ type Store struct {
 	// state a View parsed is kept, with its file held open, and reused while state.json is
 	// still that file. Every save renames a new file into place, and the held descriptor keeps
 	// the old inode from being reused, so "same file" means "unchanged". View functions only
-	// read the state; Update always parses afresh and forgets the kept one.
+	// read the state; Update always parses afresh and forgets the kept one. mu guards the two
+	// fields: the file lock orders processes, and goroutines of one process only as far as the
+	// kernel sees, which a shared lock does not.
+	mu         sync.Mutex
 	viewed     *State
 	viewedFile *os.File
 }
@@ -188,7 +192,9 @@ func (s *Store) View(fn func(*State) error) error {
 		return err
 	}
 	defer func() { _ = l.Close() }()
+	s.mu.Lock()
 	st, err := s.loadForView()
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -202,7 +208,9 @@ func (s *Store) Update(fn func(*State) error) error {
 		return err
 	}
 	defer func() { _ = l.Close() }()
+	s.mu.Lock()
 	s.forgetViewed()
+	s.mu.Unlock()
 	st, err := s.load()
 	if err != nil {
 		return err
