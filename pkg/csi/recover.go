@@ -19,6 +19,10 @@ func (d *Driver) recover(ctx context.Context) error {
 	if err := d.thawLeftovers(); err != nil {
 		return err
 	}
+	// Metadata objects restored only to be read, by runs that died before removing them.
+	if err := clearDir(d.tmpDir()); err != nil {
+		return err
+	}
 	keys, err := d.volumes.Keys()
 	if err != nil {
 		return err
@@ -161,4 +165,18 @@ func (d *Driver) ownsLink(link string, fileMode bool) bool {
 		return errors.Is(err, os.ErrNotExist)
 	}
 	return strings.HasPrefix(backing, d.opts.StateDir+string(filepath.Separator))
+}
+
+// clearDir removes everything inside dir and keeps dir.
+func clearDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }

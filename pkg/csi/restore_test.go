@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -236,10 +237,18 @@ func TestRecoveryFromEveryPhase(t *testing.T) {
 	if err := os.WriteFile(d.cutFile("s0000000000000000"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A metadata object restored to be read by a run that died before removing it.
+	leftMeta := filepath.Join(d.tmpDir(), "backup-x.json.123")
+	if err := os.WriteFile(leftMeta, data[:10], 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d.Stop()
 
 	d2 := testDriver(t, dir, f)
 	loops := d2.loops.(*fakeLoops)
+	if _, err := os.Stat(leftMeta); !os.IsNotExist(err) {
+		t.Errorf("restored metadata left in %s: %v", d2.tmpDir(), err)
+	}
 	assertNoVolume(t, d2, loops, creating.ID)
 	if _, err := d2.loadSnapshot(cutting.Key); err == nil {
 		t.Error("the interrupted cut's record survived")
