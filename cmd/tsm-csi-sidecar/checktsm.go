@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tsm-csi/tsm-csi-sidecar/pkg/csi"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/fieldkit"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
 )
@@ -30,6 +31,7 @@ func checkTSM(args []string) int {
 		dsmcTimeout  = fs.Duration("dsmc-timeout", 30*time.Minute, "longest time one dsmc process may run")
 		stateDir     = fs.String("state-dir", "/var/lib/tsm-csi", "the driver's state directory (file-mode links go to <state-dir>/tsm)")
 		linkDir      = fs.String("link-dir", "/dev", "directory of the image-mode hardlinks (the devtmpfs holding the loop devices)")
+		metaDir      = fs.String("tsm-meta-dir", csi.DefaultMetaDir, "the driver's directory of snapshot metadata objects")
 		scratchDir   = fs.String("scratch-dir", "", "directory for the kit's backing files; default <state-dir>/check-tsm")
 		size         = fs.Int64("size", 16<<20, "test volume size in bytes (a whole number of MiB)")
 		seed         = fs.Bool("seed-password", false, "only store the node's password from --tsm-password-file (PASSWORDACCESS GENERATE), then exit")
@@ -80,8 +82,12 @@ func checkTSM(args []string) int {
 		fmt.Fprintln(os.Stderr, "check-tsm: the driver's file-link directory:", err)
 		return 2
 	}
+	if err := os.MkdirAll(*metaDir, 0o750); err != nil {
+		fmt.Fprintln(os.Stderr, "check-tsm: the metadata directory:", err)
+		return 2
+	}
 	ok, err := fieldkit.Run(ctx, fieldkit.Config{
-		TSM: cfg, LinkDir: *linkDir, FileLinkDir: fileLinks, ScratchDir: *scratchDir, Size: *size,
+		TSM: cfg, LinkDir: *linkDir, FileLinkDir: fileLinks, MetaDir: *metaDir, ScratchDir: *scratchDir, Size: *size,
 	}, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "check-tsm:", err)

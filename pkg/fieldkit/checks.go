@@ -64,6 +64,9 @@ func (k *kit) checks(ctx context.Context) error {
 	if err := k.fileChecks(ctx, &seen); err != nil {
 		return err
 	}
+	if err := k.metaChecks(ctx, &seen); err != nil {
+		return err
+	}
 
 	var refused []string
 	for _, e := range seen {
@@ -316,5 +319,62 @@ func (k *kit) fileChecks(ctx context.Context, seen *runs) error {
 	k.add(Row{Assumption: "deleting inactive, then active file versions leaves nothing", Command: "dsmc delete backup -deltype=inactive|active -objtype=file " + link,
 		Saw: errText(err), Verdict: verdict(err == nil), Required: true})
 	k.notFoundChecks(ctx, tsm.ModeFile, link, seen)
+	return nil
+}
+
+// metaChecks: snapshot metadata objects are small files backed up from --tsm-meta-dir, and
+// "tsm-csi-sidecar snapshots list" restores all of them with one wildcard restore into a
+// directory; where they land below it depends on the site's PRESERVEPATH, so they are looked
+// for by name anywhere below it.
+func (k *kit) metaChecks(ctx context.Context, seen *runs) error {
+	c := k.client
+	names := []string{"tsm-check-" + k.id + "-a.json", "tsm-check-" + k.id + "-b.json"}
+	content := map[string][]byte{}
+	var err error
+	for _, n := range names {
+		p := filepath.Join(k.cfg.MetaDir, n)
+		content[n] = []byte(fmt.Sprintf("{\"check\": %q}\n", n))
+		if err = os.WriteFile(p, content[n], 0o600); err != nil {
+			return err
+		}
+		k.onCleanup(func() error { return rmIfExists(p) })
+		k.trackObject(tsm.ModeFile, p)
+		if _, err = c.BackupFile(ctx, p); seen.note(err) != nil {
+			break
+		}
+	}
+	k.add(Row{Assumption: "a small file in the metadata directory (--tsm-meta-dir) is backed up like any file",
+		Command: "dsmc selective " + filepath.Join(k.cfg.MetaDir, names[0]), Saw: errText(err), Verdict: verdict(err == nil), Required: true})
+	if err != nil {
+		return nil
+	}
+	dst := filepath.Join(k.cfg.ScratchDir, "tsm-check-"+k.id+"-meta")
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return err
+	}
+	k.onCleanup(func() error { return os.RemoveAll(dst) })
+	spec := filepath.Join(k.cfg.MetaDir, "tsm-check-"+k.id+"-*.json")
+	_, err = c.RestoreMatching(ctx, spec, dst)
+	seen.note(err)
+	saw := errText(err)
+	if err == nil {
+		found := map[string]bool{}
+		werr := filepath.WalkDir(dst, func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			b, rerr := os.ReadFile(p)
+			if rerr == nil && string(b) == string(content[e.Name()]) {
+				found[e.Name()] = true
+			}
+			return rerr
+		})
+		saw = fmt.Sprintf("%d of %d files restored with their content", len(found), len(names))
+		if werr != nil || len(found) != len(names) {
+			err = fmt.Errorf("%s (%v)", saw, werr)
+		}
+	}
+	k.add(Row{Assumption: "a wildcard restore into a directory restores every matching file (snapshots list reads every metadata object this way)",
+		Command: "dsmc restore -latest -replace=yes \"" + spec + "\" " + dst + "/", Saw: saw, Verdict: verdict(err == nil), Required: true})
 	return nil
 }

@@ -37,6 +37,9 @@ type Config struct {
 	// FileLinkDir is where file-mode links go (the driver's state
 	// directory); "" means ScratchDir.
 	FileLinkDir string
+	// MetaDir is where the driver stages snapshot metadata objects
+	// (--tsm-meta-dir); "" means ScratchDir.
+	MetaDir string
 	// ScratchDir holds the kit's backing files and restored copies.
 	ScratchDir string
 	// Size of the test volume in bytes; 0 means 16 MiB. A whole number of
@@ -74,6 +77,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (ok bool, err error) {
 	}
 	if k.cfg.FileLinkDir == "" {
 		k.cfg.FileLinkDir = cfg.ScratchDir
+	}
+	if k.cfg.MetaDir == "" {
+		k.cfg.MetaDir = cfg.ScratchDir
 	}
 	if cfg.LinkDir == "" || cfg.ScratchDir == "" {
 		return false, errors.New("fieldkit: LinkDir and ScratchDir are required")
