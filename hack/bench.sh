@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-go test -run '^$' -bench 'TSMRoundTrip1GiB' -benchtime=2x -timeout 30m ./test/bench 2>/dev/null | tee -a "$out" | grep '^Benchmark'
+go test -run '^$' -bench 'TSMRoundTrip1GiB' -benchtime=5x -timeout 30m ./test/bench 2>/dev/null | tee -a "$out" | grep '^Benchmark'
 go test -run '^$' -bench 'CreateSnapshotCut' -benchtime=3x -timeout 30m ./test/bench 2>/dev/null | tee -a "$out" | grep '^Benchmark'
 go test -run '^$' -bench 'Reflink' -timeout 10m ./pkg/mount 2>/dev/null | tee -a "$out" | grep '^Benchmark'
 go test -run '^$' -bench 'DigestRoundTrip1GiB' -benchtime=3x -timeout 30m ./test/bench 2>/dev/null | tee -a "$out" | grep '^Benchmark'
