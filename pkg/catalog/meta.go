@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 )
 
@@ -19,6 +20,12 @@ const Version = 1
 // MaxSize bounds a metadata object read back from TSM. A 1 TiB volume has 262,144 chunk
 // digests, about 18 MB of JSON; anything far larger is not one of ours.
 const MaxSize = 64 << 20
+
+var (
+	fsTypePattern = regexp.MustCompile(`^[a-z0-9]{0,16}$`)
+	// A Kubernetes node name: a DNS subdomain.
+	nodePattern = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$`)
+)
 
 // Meta describes one snapshot. It is written once, when the snapshot turns ready, and never
 // changed: it is the record of a point in time.
@@ -95,6 +102,10 @@ func (m *Meta) check() error {
 		return fmt.Errorf("mode %q", m.Mode)
 	case m.AccessType != "" && m.AccessType != "mount" && m.AccessType != "block":
 		return fmt.Errorf("access type %q", m.AccessType)
+	case !fsTypePattern.MatchString(m.FSType):
+		return fmt.Errorf("file system %q", m.FSType)
+	case !nodePattern.MatchString(m.Node):
+		return fmt.Errorf("node name %q", m.Node)
 	}
 	if m.Digest != nil {
 		if err := m.Digest.check(); err != nil {

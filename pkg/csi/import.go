@@ -295,8 +295,17 @@ func (y *yamlWriter) line(level int, key, value string) {
 	y.buf.WriteByte('\n')
 }
 
+// comment writes s as one comment line. Only printable ASCII is kept: YAML also breaks lines
+// at U+0085, U+2028 and U+2029, and a value read from TSM must not start a line of its own.
 func (y *yamlWriter) comment(s string) {
-	y.buf.WriteString("# " + strings.NewReplacer("\n", " ", "\r", " ").Replace(s) + "\n")
+	b := []byte("# ")
+	for _, r := range s {
+		if r < 0x20 || r > 0x7e {
+			r = '?'
+		}
+		b = append(b, byte(r))
+	}
+	y.buf.Write(append(b, '\n'))
 }
 
 func (y *yamlWriter) raw(s string) { y.buf.WriteString(s) }

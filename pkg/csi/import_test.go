@@ -71,6 +71,8 @@ func TestWriteManifests(t *testing.T) {
 	noContent := backupWith("tsm1:i:K8S:/dev/backup-nc", tsm.ModeImage, k("prod", "web", ""), day(1))
 	block := backupWith("tsm1:f:K8S:/var/lib/tsm-csi/tsm/backup-b", tsm.ModeFile, k("dev", "raw", "c-raw"), day(1))
 	block.Meta.AccessType = "block"
+	// Read from TSM: YAML breaks lines at U+2028 too, so this would start a key of its own.
+	block.Meta.Node = "n1\u2028zzz: injected\u2028#"
 	unknownAccess := backupWith("tsm1:i:K8S:/dev/backup-ua", tsm.ModeImage, k("ops", "tools", "c-tools"), day(1))
 	unknownAccess.Meta.AccessType, unknownAccess.Meta.FSType = "", ""
 	noNames := backupWith("tsm1:i:K8S:/dev/backup-nn", tsm.ModeImage, nil, day(1))
@@ -112,6 +114,11 @@ func TestWriteManifests(t *testing.T) {
 	docs := parseYAML(t, out.Bytes())
 	if len(docs) != 8 {
 		t.Fatalf("%d documents, want 8\n%s", len(docs), out.String())
+	}
+	for _, d := range docs {
+		if _, ok := d["zzz"]; ok {
+			t.Fatalf("a value read from TSM added a key to the manifests:\n%s", out.String())
+		}
 	}
 	get := func(d map[string]any, keys ...string) any {
 		var v any = d
