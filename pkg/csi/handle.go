@@ -91,9 +91,38 @@ func newHandleCodec(prefix, imageDir, fileDir, metaDir string) (handleCodec, err
 }
 
 // metaObject is the TSM name of r's metadata object (a file backup under the same owner node):
-// <meta-dir>/<object base name>.json. The id alone finds it.
+// <meta-dir>/<object base name>.<i|f>.json. The id alone finds it. The mode is part of the name
+// because an image and a file snapshot of one name, volume and size share the base name (a
+// retained image backup and a later file-mode snapshot of the same name, say), and each must
+// keep its own description.
 func (c handleCodec) metaObject(r snapshotRef) string {
-	return path.Join(c.metaDir, path.Base(r.Object)+".json")
+	return path.Join(c.metaDir, c.metaKey(r)+".json")
+}
+
+func (c handleCodec) metaKey(r snapshotRef) string {
+	m := "i"
+	if r.Mode == tsm.ModeFile {
+		m = "f"
+	}
+	return path.Base(r.Object) + "." + m
+}
+
+// metaKeyOf recognises the file name of a metadata object of this driver's naming and returns
+// its key (the name without ".json"); ok is false for anything else, such as the objects of a
+// longer prefix that a "<prefix>-*.json" pattern also matches.
+func (c handleCodec) metaKeyOf(name string) (key string, ok bool) {
+	key, ok = strings.CutSuffix(name, ".json")
+	if !ok || len(key) < 2 || key[len(key)-2] != '.' {
+		return "", false
+	}
+	mode := map[byte]tsm.Mode{'i': tsm.ModeImage, 'f': tsm.ModeFile}[key[len(key)-1]]
+	if mode == "" {
+		return "", false
+	}
+	if _, err := c.fromObject(mode, "", path.Join(c.dirFor(mode), key[:len(key)-2])); err != nil {
+		return "", false
+	}
+	return key, true
 }
 
 // linkName is the base name of the stable link and TSM object: <prefix>-<key>-<vol>-<size>.

@@ -1,6 +1,7 @@
 package csi
 
 import (
+	"path"
 	"strings"
 	"testing"
 
@@ -134,10 +135,25 @@ func TestCodecConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []tsm.Mode{tsm.ModeImage, tsm.ModeFile} {
+	for mode, letter := range map[tsm.Mode]string{tsm.ModeImage: "i", tsm.ModeFile: "f"} {
 		r := c.ref(mode, "", "s0123456789abcdef", "vol-0123456789abcdef0123", 1<<30)
-		if got, want := c.metaObject(r), meta+"/backup-0123456789abcdef-0123456789abcdef0123-40000000.json"; got != want {
+		want := meta + "/backup-0123456789abcdef-0123456789abcdef0123-40000000." + letter + ".json"
+		if got := c.metaObject(r); got != want {
 			t.Errorf("%s: meta object %s, want %s", mode, got, want)
+		}
+		if key, ok := c.metaKeyOf(path.Base(want)); !ok || key+".json" != path.Base(want) {
+			t.Errorf("%s: metaKeyOf(%s) = %q, %v", mode, path.Base(want), key, ok)
+		}
+	}
+	for _, name := range []string{
+		"backup-0123456789abcdef-0123456789abcdef0123-40000000.json",     // no mode
+		"backup-0123456789abcdef-0123456789abcdef0123-40000000.x.json",   // unknown mode
+		"backup-x-0123456789abcdef-0123456789abcdef0123-40000000.i.json", // a longer prefix
+		"backup-0123456789abcdef-0123456789abcdef0123-40000000.i",        // not JSON
+		"other-0123456789abcdef-0123456789abcdef0123-40000000.i.json",
+	} {
+		if key, ok := c.metaKeyOf(name); ok {
+			t.Errorf("metaKeyOf(%s) accepted it as %q", name, key)
 		}
 	}
 }

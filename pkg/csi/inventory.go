@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/catalog"
@@ -180,14 +179,15 @@ func (inv *Inventory) List(ctx context.Context, owner string) ([]Backup, []strin
 	out := make([]Backup, 0, len(found))
 	used := map[string]bool{}
 	for _, b := range found {
-		base := path.Base(b.Object)
+		base := inv.codec.metaKey(snapshotRef{Mode: b.Mode, Object: b.Object})
 		switch m := metas[base]; {
 		case problems[base] != "":
 			b.MetaProblem = problems[base]
 			used[base] = true
 		case m == nil:
 		case m.SnapshotID != b.ID:
-			// Image and file snapshots of one name share a base name; the other one's.
+			// Another owner's snapshot of the same name (a metadata object restored into this
+			// listing by name, under another -asnodename), or a damaged one.
 			b.MetaProblem = "the metadata object describes " + m.SnapshotID
 		default:
 			b.Meta = summary(m)
@@ -237,10 +237,13 @@ func (inv *Inventory) fetchAllMeta(ctx context.Context, c *tsm.Client) (map[stri
 	}
 	// Where below dir a file lands depends on the site's PRESERVEPATH: find them by name.
 	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".json") {
+		if err != nil || !e.Type().IsRegular() {
 			return err
 		}
-		base := strings.TrimSuffix(e.Name(), ".json")
+		base, ok := inv.codec.metaKeyOf(e.Name())
+		if !ok {
+			return nil // not of this prefix (a longer one matches the pattern too)
+		}
 		m, err := readMeta(p)
 		if err != nil {
 			problems[base] = err.Error()

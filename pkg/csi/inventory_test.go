@@ -156,11 +156,19 @@ func TestInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An unreadable metadata object whose backup is gone.
-	orphanBad := filepath.Join(metaDir, codec.linkName(snapshotKeyFor("snap-f"), volumeIDFor("pvc-f"), 64)+".json")
+	orphanBad := filepath.Join(metaDir, codec.linkName(snapshotKeyFor("snap-f"), volumeIDFor("pvc-f"), 64)+".f.json")
 	if err := os.WriteFile(orphanBad, []byte("[]"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.BackupFile(t.Context(), orphanBad); err != nil {
+		t.Fatal(err)
+	}
+	// Of a longer prefix, which "<prefix>-*.json" matches too: neither a backup's nor a warning.
+	longer := filepath.Join(metaDir, codec.prefix+"-x-"+codec.objectSuffix(snapshotKeyFor("snap-g"), volumeIDFor("pvc-g"), 64)+".f.json")
+	if err := os.WriteFile(longer, []byte("[]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.BackupFile(t.Context(), longer); err != nil {
 		t.Fatal(err)
 	}
 	// Not the driver's: another prefix in the same directory.

@@ -19,18 +19,19 @@ var errNoMeta = errors.New("no metadata object in TSM")
 func (d *Driver) tmpDir() string { return filepath.Join(d.opts.StateDir, "tmp") }
 
 // storeMeta sends m to TSM as the file object named object (a path in the metadata directory)
-// and proves that TSM holds it. The staged file goes whatever happens: TSM's copy is the one
-// that counts, and a crash leaves at most a stale file that the next store of that name replaces.
+// and proves that TSM holds it. The staged file goes whatever happens, a half-written one too:
+// TSM's copy is the one that counts. (Only a SIGKILL in between leaves it, until the next store
+// of that name replaces it.)
 func storeMeta(ctx context.Context, client *tsm.Client, object string, m *catalog.Meta) error {
 	b, err := catalog.Encode(m)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
+	defer func() { _ = os.Remove(object) }()
 	if err := writeSynced(object, b); err != nil {
 		return wrap(err, "stage the metadata object %s", object)
 	}
-	defer func() { _ = os.Remove(object) }()
 	if _, err := client.BackupFile(ctx, object); err != nil {
 		return err
 	}
