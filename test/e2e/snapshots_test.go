@@ -105,7 +105,7 @@ func TestSnapshotsCommand(t *testing.T) {
 	a.deleteSnapshotAtEnd(noNames.SnapshotId)
 	legacy := a.snapshotReady("cli-legacy", blockVol.VolumeId, with(k8s("prod", "legacy", "snapcontent-legacy"), "image"))
 	a.deleteSnapshotAtEnd(legacy.SnapshotId)
-	legacyMeta := filepath.Join(srv.dir+".meta", filepath.Base(objectOfID(legacy.SnapshotId))+".json")
+	legacyMeta := filepath.Join(srv.dir+".meta", filepath.Base(objectOfID(legacy.SnapshotId))+".i.json")
 	del := exec.Command(bins.Dsmc, "delete", "backup", "-noprompt", "-objtype=file", "-asnodename="+asNode, legacyMeta)
 	del.Env = append(os.Environ(), "DSMSIM_ROOT="+srv.dir, "DSMSIM_NODE=NODE-A")
 	if out, err := del.CombinedOutput(); err != nil {

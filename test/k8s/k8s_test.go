@@ -81,8 +81,9 @@ func TestKubernetes(t *testing.T) {
 		}
 		var want []string
 		if backup.handle != "" {
-			// The backup, then its metadata object (objects are listed in the order stored).
-			want = []string{objectOf(backup.handle), "/" + filepath.Base(objectOf(backup.handle)) + ".json"}
+			// The backup, then its metadata object (objects are listed in the order stored), whose
+			// name ends in the mode letter of the id ("tsm1:i:..." or "tsm1:f:...").
+			want = []string{objectOf(backup.handle), "/" + filepath.Base(objectOf(backup.handle)) + "." + backup.handle[5:6] + ".json"}
 		}
 		if got := srv.objects(t); !sameObjects(got, want) {
 			t.Errorf("TSM holds %v, want only the retained backup and its metadata %v", got, want)
