@@ -75,17 +75,58 @@ func TestSnapshotStoresItsMetadata(t *testing.T) {
 }
 
 // TestSnapshotNotReadyWithoutMetadata: the snapshot turns ready only when both objects are in
-// TSM; a failed metadata upload keeps the cut, and the retry completes it.
+// TSM; a failed metadata upload keeps the cut, and the retry stores the metadata without
+// sending the data again, unless TSM has lost the data meanwhile.
 func TestSnapshotNotReadyWithoutMetadata(t *testing.T) {
-	f := newFakeTSM()
-	d := testDriver(t, "", f)
-	v := addVolume(t, d, "src-nometa", []byte(strings.Repeat("m", 8192)))
-	ref := d.codec.ref(tsm.ModeFile, "", snapshotKeyFor("snap-nometa"), v.ID, 8192)
-	f.fail[d.codec.metaObject(ref)] = 1
-	req := &csi.CreateSnapshotRequest{Name: "snap-nometa", SourceVolumeId: v.ID}
-	_, errs := pollUntilReady(t, d, req)
-	if len(errs) != 1 || codeOf(errs[0]) != codes.Unavailable {
-		t.Fatalf("errors before ready: %v, want one UNAVAILABLE", errs)
+	for _, tc := range []struct {
+		name      string
+		loseData  bool
+		dataRuns  int
+		errorsLen int
+	}{
+		{"data kept", false, 1, 1},
+		{"data lost before the retry", true, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeTSM()
+			d := testDriver(t, "", f)
+			data := []byte(strings.Repeat("m", 8192))
+			v := addVolume(t, d, "src-nometa", data)
+			ref := d.codec.ref(tsm.ModeFile, "", snapshotKeyFor("snap-nometa"), v.ID, 8192)
+			f.fail[d.codec.metaObject(ref)] = 1
+			req := &csi.CreateSnapshotRequest{Name: "snap-nometa", SourceVolumeId: v.ID}
+			if _, err := d.CreateSnapshot(t.Context(), req); err != nil {
+				t.Fatal(err)
+			}
+			d.jobs.wait(t.Context(), "upload:"+ref.Key)
+			if tc.loseData {
+				if err := d.tsm.DeleteAll(t.Context(), tsm.ModeFile, ref.Object); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The snapshotter retries after any error; pollUntilReady stops at final ones.
+			var snap *csi.Snapshot
+			var errs []error
+			for range 3 {
+				s, e := pollUntilReady(t, d, req)
+				errs = append(errs, e...)
+				if snap = s; snap != nil {
+					break
+				}
+			}
+			if snap == nil || len(errs) != tc.errorsLen || codeOf(errs[0]) != codes.Unavailable {
+				t.Fatalf("errors before ready: %v, want %d, the first UNAVAILABLE", errs, tc.errorsLen)
+			}
+			if n := f.runs[ref.Object]; n != tc.dataRuns {
+				t.Errorf("the data was sent %d times, want %d (errors %v)", n, tc.dataRuns, errs)
+			}
+			if got := f.versions(ref.Object); len(got) == 0 || got[len(got)-1] != digestBytes(data) {
+				t.Errorf("TSM holds %v, want the data of the cut", got)
+			}
+			if m, _ := storedMeta(t, d, f, snap.SnapshotId); m.Digest == nil || m.Digest.Root != digestOfBytes(t, data) {
+				t.Errorf("metadata stored by the retry: %+v", m.Digest)
+			}
+		})
 	}
 }
 

@@ -19,7 +19,9 @@ const (
 //	(none)     cutting    CreateSnapshot, before it freezes and cuts
 //	cutting    uploading  CreateSnapshot, once the cut exists (creation_time is answered from here on)
 //	cutting    (none)     CreateSnapshot after a failed cut; recovery after a crash during a cut
-//	uploading  uploading  the upload job after a failed run (error kept, cut kept);
+//	uploading  uploading  the upload job after a failed run (error kept, cut kept), and when TSM
+//	                      holds the data but not yet its metadata object (DataStored, set or
+//	                      cleared again when TSM has lost the data);
 //	                      CreateSnapshot reporting that error once, or starting the next run of the same cut
 //	uploading  ready      the upload job, after TSM holds one verified version of the cut
 //	uploading  failed     the upload job or recovery, when the cut is gone (a new cut would be a later time)

@@ -41,6 +41,8 @@ type snapshotRecord struct {
 	FSType string           `json:"fsType,omitempty"`
 	Kube   *catalog.KubeRef `json:"kube,omitempty"`
 	Group  string           `json:"group,omitempty"` // the name of the volume group snapshot it is a member of
+	// DataStored: TSM holds a verified version of the cut; only the metadata object is missing.
+	DataStored bool `json:"dataStored,omitempty"`
 }
 
 // Parameters csi-snapshotter passes with --extra-create-metadata.

@@ -38,13 +38,24 @@ func (d *Driver) runUpload(ctx context.Context, s snapshotRecord) {
 	}
 	var res *tsm.Result
 	err := d.withSlot(ctx, true, func() error {
-		r, digest, err := d.upload(ctx, &s)
-		if err != nil {
-			return err
-		}
-		res = r
-		if err := d.tsm.Verify(ctx, s.Mode, s.Object, s.SizeBytes, start); err != nil {
-			return err
+		var digest *catalog.Digest
+		if s.DataStored {
+			var err error
+			if digest, err = d.dataStored(ctx, &s); err != nil {
+				return err
+			}
+		} else {
+			r, dg, err := d.upload(ctx, &s)
+			if err != nil {
+				return err
+			}
+			res, digest = r, dg
+			if err := d.tsm.Verify(ctx, s.Mode, s.Object, s.SizeBytes, start); err != nil {
+				return err
+			}
+			// Noted so that a failure to store the small metadata object does not make the
+			// next run send the whole volume again. Not noted (a full state directory): it does.
+			d.noteDataStored(&s, true)
 		}
 		// Ready only once the description is stored too: a ready snapshot always restores
 		// verified (unless it was read live, which its metadata says).
@@ -75,16 +86,49 @@ func (d *Driver) runUpload(ctx context.Context, s snapshotRecord) {
 		}
 		return
 	}
+	var sent int64
+	if res != nil {
+		sent = res.Stats.BytesTransferred
+	}
 	d.metrics.jobs.WithLabelValues("upload", "ok").Observe(time.Since(start).Seconds())
-	d.metrics.bytes.WithLabelValues("upload").Add(float64(res.Stats.BytesTransferred))
+	d.metrics.bytes.WithLabelValues("upload").Add(float64(sent))
 	d.metrics.observeBackup(s.SourceVolumeID, s.CreatedAt)
 	klog.InfoS("Snapshot uploaded to TSM and verified", "snapshotID", s.ID, "volumeID", s.SourceVolumeID,
-		"bytesTransferred", res.Stats.BytesTransferred, "duration", time.Since(start).Round(time.Millisecond))
+		"bytesTransferred", sent, "duration", time.Since(start).Round(time.Millisecond))
 	// Ready is recorded before the cut goes: a crash in between leaves an orphan cut that the
 	// next start removes, never a ready snapshot whose upload could be repeated from nothing.
 	if err := d.releaseUploadResources(context.WithoutCancel(ctx), &s, true); err != nil {
 		klog.ErrorS(err, "Releasing the uploaded cut failed; it is removed at the next start", "snapshotID", s.ID)
 	}
+}
+
+// dataStored is a run whose data an earlier run already stored and verified, and whose metadata
+// object failed: it checks that TSM still holds the data (or notes that it must be sent again)
+// and computes the digest of the cut anew, without sending anything.
+func (d *Driver) dataStored(ctx context.Context, s *snapshotRecord) (*catalog.Digest, error) {
+	if err := d.tsm.Verify(ctx, s.Mode, s.Object, s.SizeBytes, s.CreatedAt); err != nil {
+		if tsm.KindOf(err) == tsm.KindUnverified {
+			d.noteDataStored(s, false)
+		}
+		return nil, err
+	}
+	if s.Cut == cutLive || d.opts.NoDigest {
+		return nil, nil
+	}
+	digest, err := catalog.Sum(ctx, d.cutFile(s.Key), s.SizeBytes, 0)
+	if err != nil {
+		return nil, wrap(err, "digest of the cut of %s", s.ID)
+	}
+	return digest, nil
+}
+
+func (d *Driver) noteDataStored(s *snapshotRecord, stored bool) {
+	_, err := d.snaps.move(s.Key, s.ID, snapUploading, snapUploading, func(cur *snapshotRecord) { cur.DataStored = stored })
+	if err != nil {
+		klog.ErrorS(err, "Recording whether TSM holds the snapshot's data failed", "snapshotID", s.ID, "dataStored", stored)
+		return
+	}
+	s.DataStored = stored
 }
 
 // loseSnapshot fails a snapshot for good: its cut is gone, and a new cut would hold a later
