@@ -165,6 +165,9 @@ func WriteManifests(w io.Writer, backups []Backup, opts ImportOptions) (ImportRe
 		case b.Meta == nil:
 			rep.Skipped = append(rep.Skipped, b.ID+": no metadata object in TSM (taken before metadata objects existed), Kubernetes names unknown")
 			continue
+		case (k == nil || k.VolumeSnapshotName == "") && b.Meta.Group != "":
+			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: a member of the volume group snapshot %q, which names no VolumeSnapshot of its own (restore it by its id: snapshots show)", b.ID, b.Meta.Group))
+			continue
 		case k == nil || k.VolumeSnapshotName == "" || k.VolumeSnapshotNamespace == "":
 			rep.Skipped = append(rep.Skipped, b.ID+": the metadata names no VolumeSnapshot (csi-snapshotter ran without --extra-create-metadata)")
 			continue

@@ -76,12 +76,15 @@ func TestWriteManifests(t *testing.T) {
 	unknownAccess := backupWith("tsm1:i:K8S:/dev/backup-ua", tsm.ModeImage, k("ops", "tools", "c-tools"), day(1))
 	unknownAccess.Meta.AccessType, unknownAccess.Meta.FSType = "", ""
 	noNames := backupWith("tsm1:i:K8S:/dev/backup-nn", tsm.ModeImage, nil, day(1))
+	noNames.Meta.Group = ""
 	badName := backupWith("tsm1:i:K8S:/dev/backup-bad", tsm.ModeImage, k("prod", "x\"\n  evil: yes", "c"), day(1))
+	member := backupWith("tsm1:i:K8S:/dev/backup-member", tsm.ModeImage, nil, day(1))
+	member.Meta.Group = "db-and-log"
 	noMeta := Backup{ID: "tsm1:i:K8S:/dev/backup-none"}
 	unreadable := Backup{ID: "tsm1:i:K8S:/dev/backup-broken", MetaProblem: "not JSON"}
 
 	var out bytes.Buffer
-	rep, err := WriteManifests(&out, []Backup{older, noMeta, newer, noContent, block, noNames, badName, unreadable, unknownAccess},
+	rep, err := WriteManifests(&out, []Backup{older, noMeta, newer, noContent, block, noNames, badName, unreadable, unknownAccess, member},
 		ImportOptions{DriverName: "tsm.csi.storage-protect.io", SnapshotClass: "tsm-image"})
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +102,7 @@ func TestWriteManifests(t *testing.T) {
 		noNames.ID + ": the metadata names no VolumeSnapshot",
 		badName.ID + ": the metadata names prod/x",
 		unreadable.ID + ": metadata object unreadable (not JSON)",
+		member.ID + `: a member of the volume group snapshot "db-and-log"`,
 	} {
 		found := false
 		for _, s := range rep.Skipped {
@@ -108,8 +112,8 @@ func TestWriteManifests(t *testing.T) {
 			t.Errorf("skipped %q\nlacks %q", rep.Skipped, want)
 		}
 	}
-	if len(rep.Skipped) != 5 {
-		t.Errorf("skipped %d, want 5: %q", len(rep.Skipped), rep.Skipped)
+	if len(rep.Skipped) != 6 {
+		t.Errorf("skipped %d, want 6: %q", len(rep.Skipped), rep.Skipped)
 	}
 	docs := parseYAML(t, out.Bytes())
 	if len(docs) != 8 {
