@@ -307,7 +307,7 @@ func (d *Driver) groupMembers(r groupRef, id string, requested []string) (ids []
 	case !errors.Is(err, state.ErrNotFound):
 		return nil, nil, false, err
 	}
-	if _, err := d.codec.members(r, requested); err != nil {
+	if err := d.codec.checkMembers(r, requested); err != nil {
 		return nil, nil, false, err
 	}
 	return requested, nil, false, nil

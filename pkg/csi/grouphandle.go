@@ -67,28 +67,25 @@ func decodeGroupID(id string) (groupRef, error) {
 	return groupRef{Key: "g" + m[1], Members: n, CreatedAt: time.Unix(0, ns).UTC()}, nil
 }
 
-// members checks that ids are exactly the member snapshots of group r: as many as it has, each
-// one this driver's and derived from the group key and its own volume id, no volume twice.
-// The refs come back in the order of ids.
-func (c handleCodec) members(r groupRef, ids []string) ([]snapshotRef, error) {
+// checkMembers checks that ids are exactly the member snapshots of group r: as many as it has,
+// each one this driver's and derived from the group key and its own volume id, no volume twice.
+func (c handleCodec) checkMembers(r groupRef, ids []string) error {
 	if len(ids) != r.Members {
-		return nil, errInvalid("the group snapshot has %d member snapshots, the request names %d", r.Members, len(ids))
+		return errInvalid("the group snapshot has %d member snapshots, the request names %d", r.Members, len(ids))
 	}
-	refs := make([]snapshotRef, 0, len(ids))
 	seen := map[string]bool{}
 	for _, id := range ids {
 		ref, err := c.decode(id)
 		if err != nil {
-			return nil, errInvalid("snapshot %q is not a member of the group snapshot: %v", id, err)
+			return errInvalid("snapshot %q is not a member of the group snapshot: %v", id, err)
 		}
 		if ref.Key != memberKeyFor(r.Key, ref.VolumeID) {
-			return nil, errInvalid("snapshot %q is not a member of the group snapshot", id)
+			return errInvalid("snapshot %q is not a member of the group snapshot", id)
 		}
 		if seen[ref.VolumeID] {
-			return nil, errInvalid("the request names two member snapshots of volume %s", ref.VolumeID)
+			return errInvalid("the request names two member snapshots of volume %s", ref.VolumeID)
 		}
 		seen[ref.VolumeID] = true
-		refs = append(refs, ref)
 	}
-	return refs, nil
+	return nil
 }

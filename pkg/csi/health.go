@@ -164,13 +164,6 @@ func (h *tsmHealth) checkOnce(ctx context.Context) (up, ok bool) {
 	return cur.Up, true
 }
 
-// current returns the outcome of the last finished check.
-func (h *tsmHealth) current() tsmState {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.state
-}
-
 func logTSMState(prev, cur tsmState) {
 	if cur.Up {
 		kv := []any{"server", cur.Session.Server, "node", cur.Session.Node, "serverVersion", cur.Session.ServerVersion}

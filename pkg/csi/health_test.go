@@ -142,7 +142,10 @@ func TestTSMHealthBackoffAndLogs(t *testing.T) {
 		if got := metricValue(t, m, "tsmcsi_tsm_last_check_timestamp_seconds"); got != checked {
 			t.Errorf("step %d: last check %v, want %v", i, got, checked)
 		}
-		if st := h.current(); st.Up != (s.err == nil) || (s.err != nil && st.Kind != tsm.KindOf(s.err)) {
+		h.mu.Lock()
+		st := h.state
+		h.mu.Unlock()
+		if st.Up != (s.err == nil) || (s.err != nil && st.Kind != tsm.KindOf(s.err)) {
 			t.Errorf("step %d: state %+v", i, st)
 		}
 		if i < len(steps)-1 {

@@ -117,6 +117,10 @@ var ErrNoBackup = errors.New("TSM holds no such backup")
 // Queries: one query image, one query backup per file directory, one restore of every
 // metadata object.
 func (inv *Inventory) List(ctx context.Context, owner string) ([]Backup, []string, error) {
+	// The owner becomes -asnodename and part of every id: a name no id can carry lists nothing.
+	if !ownerPattern.MatchString(owner) {
+		return nil, nil, fmt.Errorf("TSM node name %q: want up to 64 letters, digits and . _ + & -", owner)
+	}
 	c := inv.client.WithNode(owner)
 	var warnings []string
 	found := map[string]Backup{}

@@ -232,6 +232,9 @@ func TestInventory(t *testing.T) {
 		if err != nil || len(others) != 1 || others[0].ID != mustID(t, codec, o) || others[0].Meta == nil {
 			t.Errorf("List(OTHER) = %+v, %v; want only its own backup, with metadata", others, err)
 		}
+		if _, _, err := inv.List(ctx, "K8S*"); err == nil || !strings.Contains(err.Error(), "TSM node name") {
+			t.Errorf("List with an owner no id can carry: %v", err)
+		}
 	})
 
 	t.Run("show", func(t *testing.T) {
