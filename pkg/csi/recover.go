@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/klog/v2"
 
@@ -23,6 +24,7 @@ func (d *Driver) recover(ctx context.Context) error {
 	if err := clearDir(d.tmpDir()); err != nil {
 		return err
 	}
+	d.sweepStagedMeta(time.Now())
 	keys, err := d.volumes.Keys()
 	if err != nil {
 		return err
@@ -179,4 +181,35 @@ func clearDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// staleStaging is the age past which a staged metadata file in --tsm-meta-dir belongs to no
+// upload: one is written, sent with a selective of a few hundred bytes, and removed within
+// seconds. The directory may be shared with other drivers (the nodes of a test cluster on one
+// host), so only files this old go, never one another driver may be sending right now.
+const staleStaging = time.Hour
+
+// sweepStagedMeta removes the staged metadata files of this driver's prefix that a SIGKILL
+// left behind. What fails is logged: TSM's copies are what count.
+func (d *Driver) sweepStagedMeta(now time.Time) {
+	entries, err := os.ReadDir(d.opts.MetaDir)
+	if err != nil {
+		klog.ErrorS(err, "Listing the metadata directory failed", "dir", d.opts.MetaDir)
+		return
+	}
+	for _, e := range entries {
+		if _, ok := d.codec.metaKeyOf(e.Name()); !ok || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || now.Sub(fi.ModTime()) < staleStaging {
+			continue
+		}
+		p := filepath.Join(d.opts.MetaDir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			klog.ErrorS(err, "Removing a stale staged metadata file failed", "path", p)
+			continue
+		}
+		klog.InfoS("Removed a staged metadata file a killed upload left", "path", p)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -242,12 +243,36 @@ func TestRecoveryFromEveryPhase(t *testing.T) {
 	if err := os.WriteFile(leftMeta, data[:10], 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Staged metadata files: one a killed upload left an hour ago, one another driver sharing
+	// the directory may be sending now, and one that is not of this prefix.
+	staged := func(name string, age time.Duration) string {
+		p := filepath.Join(d.opts.MetaDir, name)
+		if err := os.WriteFile(p, data[:10], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	oldStaged := staged(path.Base(d.codec.metaObject(ref)), staleStaging+time.Minute)
+	freshStaged := staged(path.Base(d.codec.metaObject(snapshotRef{Mode: tsm.ModeImage, Object: ref.Object})), time.Minute)
+	foreignStaged := staged("other-"+path.Base(d.codec.metaObject(ref)), 2*staleStaging)
 	d.Stop()
 
 	d2 := testDriver(t, dir, f)
 	loops := d2.loops.(*fakeLoops)
 	if _, err := os.Stat(leftMeta); !os.IsNotExist(err) {
 		t.Errorf("restored metadata left in %s: %v", d2.tmpDir(), err)
+	}
+	if _, err := os.Stat(oldStaged); !os.IsNotExist(err) {
+		t.Errorf("a stale staged metadata file survived the start: %v", err)
+	}
+	for _, p := range []string{freshStaged, foreignStaged} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("the start removed %s: %v", p, err)
+		}
 	}
 	assertNoVolume(t, d2, loops, creating.ID)
 	if _, err := d2.loadSnapshot(cutting.Key); err == nil {
