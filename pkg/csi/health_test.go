@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -199,7 +200,8 @@ func TestTSMHealthThroughDriver(t *testing.T) {
 		return f.Run(ctx, inv)
 	})
 	client := tsm.NewClient(tsm.Config{Binary: "dsmc", WorkDir: t.TempDir()}, runner)
-	d, err := NewDriver(Options{DriverName: "test.tsm.csi", NodeID: "n1", StateDir: shortDir(t), VolumePrefix: "backup",
+	dir := shortDir(t)
+	d, err := NewDriver(Options{DriverName: "test.tsm.csi", NodeID: "n1", StateDir: dir, VolumePrefix: "backup", MetaDir: filepath.Join(dir, "meta"),
 		DefaultMode: tsm.ModeFile, MaxConcurrentDsmc: 3, TSMHealthInterval: 90 * time.Second}, client, mount.NewMounter())
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,6 +160,7 @@ func driverWithLoops(t *testing.T, dir string, f *fakeTSM, loops loopDevices) *D
 	d, err := NewDriver(Options{
 		DriverName: "test.tsm.csi", NodeID: "n1", StateDir: dir, LinkDir: "/dev",
 		VolumePrefix: "ut-" + fmt.Sprint(os.Getpid()), DefaultMode: tsm.ModeFile, MaxConcurrentDsmc: 4,
+		MetaDir: filepath.Join(dir, "meta"),
 	}, client, mount.NewMounter())
 	if err != nil {
 		t.Fatal(err)

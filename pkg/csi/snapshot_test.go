@@ -437,7 +437,8 @@ func TestForeignFileIDsReachNoDsmc(t *testing.T) {
 		return f.Run(ctx, inv)
 	})
 	client := tsm.NewClient(tsm.Config{Binary: "dsmc", WorkDir: t.TempDir()}, counting)
-	d, err := NewDriver(Options{DriverName: "test.tsm.csi", NodeID: "n1", StateDir: shortDir(t), VolumePrefix: "backup"}, client, mount.NewMounter())
+	dir := shortDir(t)
+	d, err := NewDriver(Options{DriverName: "test.tsm.csi", NodeID: "n1", StateDir: dir, VolumePrefix: "backup", MetaDir: filepath.Join(dir, "meta")}, client, mount.NewMounter())
 	if err != nil {
 		t.Fatal(err)
 	}
