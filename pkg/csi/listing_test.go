@@ -107,21 +107,9 @@ func (f *listingTSM) count(kind string) int {
 // listDriver is a driver over a fake dsmc that only answers queries.
 func listDriver(t *testing.T, f tsm.Runner, slots int) *Driver {
 	t.Helper()
-	client := tsm.NewClient(tsm.Config{Binary: "dsmc", WorkDir: t.TempDir()}, f)
-	dir := shortDir(t)
-	d, err := NewDriver(Options{
-		DriverName: "test.tsm.csi", NodeID: "n1", StateDir: dir, LinkDir: "/dev",
-		VolumePrefix: "ut-" + fmt.Sprint(os.Getpid()), MaxConcurrentDsmc: slots, MetaDir: filepath.Join(dir, "meta"),
-	}, client, mount.NewMounter())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.loops = newFakeLoops()
-	if err := d.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-	return d
+	return unitDriver(t, "", f, newFakeLoops(), func(o *Options) {
+		o.DefaultMode, o.MaxConcurrentDsmc = tsm.ModeImage, slots
+	})
 }
 
 // object is the TSM object name of a snapshot of this driver: key and volume numbered by i and

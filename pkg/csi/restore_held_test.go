@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/grpc/codes"
 
-	"github.com/tsm-csi/tsm-csi-sidecar/pkg/mount"
 	"github.com/tsm-csi/tsm-csi-sidecar/pkg/tsm"
 )
 
@@ -156,21 +154,7 @@ func (l *inodeLoops) orphans() []string {
 // driver as the kernel's do.
 func driverWithLoops(t *testing.T, dir string, f *fakeTSM, loops loopDevices) *Driver {
 	t.Helper()
-	client := tsm.NewClient(tsm.Config{Binary: "dsmc", WorkDir: t.TempDir()}, f)
-	d, err := NewDriver(Options{
-		DriverName: "test.tsm.csi", NodeID: "n1", StateDir: dir, LinkDir: "/dev",
-		VolumePrefix: "ut-" + fmt.Sprint(os.Getpid()), DefaultMode: tsm.ModeFile, MaxConcurrentDsmc: 4,
-		MetaDir: filepath.Join(dir, "meta"),
-	}, client, mount.NewMounter())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.loops = loops
-	if err := d.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
-	return d
+	return unitDriver(t, dir, f, loops, nil)
 }
 
 // heldRestore is one restore under test: its CreateVolume answers are counted by code, the

@@ -135,19 +135,31 @@ func (f *fakeTSM) versions(object string) []string {
 // dsmc is fake: no root, no loop device.
 func testDriver(t *testing.T, dir string, f *fakeTSM) *Driver {
 	t.Helper()
+	return unitDriver(t, dir, f, newFakeLoops(), nil)
+}
+
+// unitDriver is the one set-up of an in-process driver: a state directory (a new short one
+// for ""), its own metadata directory, the given dsmc runner and loop devices, the options of
+// testDriver changed by edit; started, and stopped when the test ends.
+func unitDriver(t *testing.T, dir string, r tsm.Runner, loops loopDevices, edit func(*Options)) *Driver {
+	t.Helper()
 	if dir == "" {
 		dir = shortDir(t)
 	}
-	client := tsm.NewClient(tsm.Config{Binary: "dsmc", WorkDir: t.TempDir()}, f)
-	d, err := NewDriver(Options{
+	client := tsm.NewClient(tsm.Config{Binary: "dsmc", WorkDir: t.TempDir()}, r)
+	opts := Options{
 		DriverName: "test.tsm.csi", NodeID: "n1", StateDir: dir, LinkDir: "/dev",
 		VolumePrefix: "ut-" + fmt.Sprint(os.Getpid()), DefaultMode: tsm.ModeFile, MaxConcurrentDsmc: 4,
 		MetaDir: filepath.Join(dir, "meta"),
-	}, client, mount.NewMounter())
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	d, err := NewDriver(opts, client, mount.NewMounter())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.loops = newFakeLoops()
+	d.loops = loops
 	if err := d.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
